@@ -1,0 +1,17 @@
+"""fastnn: dense neural networks on the CPU, trained and run by hand-written compiled kernels."""
+
+__version__ = "0.1.0"
+
+from . import kernels
+from ._config import config_info, get_num_threads, set_num_threads, show_config
+from .activations import ACTIVATIONS
+from .backends import DivergenceError, available_backends
+from .losses import LOSSES
+from .network import History, Network, load
+from .optim import SGD, Adam
+
+__all__ = [
+    "__version__", "kernels", "available_backends", "show_config", "config_info",
+    "set_num_threads", "get_num_threads", "Network", "History", "load", "SGD", "Adam",
+    "DivergenceError", "ACTIVATIONS", "LOSSES",
+]

@@ -1,0 +1,131 @@
+"""Activations: one table keyed by name, with the NumPy reference math.
+
+Design
+------
+Each activation is one row of ``ACTIVATIONS``: its name, the integer code the C and Numba kernels
+switch on (it must match ``FNN_*`` in ``csrc/fastnn.h``), the forward map and its derivative
+written from the *output* ``A`` (so the backward pass keeps only the activations, never ``Z``).
+
+``backward(A, G)`` returns ``dR/dZ`` given ``G = dR/dA``. For the element-wise activations this
+is ``G * derivative(A)``; softmax is not element-wise, so it uses its Jacobian-vector product
+``A * (G - sum(G * A, axis=1))``. The fused (softmax, cross_entropy) pair in ``losses.py`` never
+goes through it.
+
+Adding an activation means adding one row here and one ``case`` in each compiled kernel.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "HIDDEN_ACTIVATIONS"]
+
+
+def _identity(Z, out):
+    out[...] = Z
+    return out
+
+
+def _relu(Z, out):
+    return np.maximum(Z, 0, out=out)
+
+
+def _sigmoid(Z, out):
+    # 1/(1+e^-z) for z >= 0 and e^z/(1+e^z) for z < 0: e^-|z| never overflows.
+    neg = Z < 0  # before out is written: out may be Z
+    e = np.exp(-np.abs(Z))
+    np.divide(1, 1 + e, out=out)
+    out[neg] *= e[neg]
+    return out
+
+
+def _tanh(Z, out):
+    return np.tanh(Z, out=out)
+
+
+def _step(Z, out):
+    return np.greater(Z, 0, out=out, casting="unsafe")
+
+
+def _softmax(Z, out):
+    np.subtract(Z, Z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
+
+
+def _d_identity(A):
+    return np.ones_like(A)
+
+
+def _d_relu(A):
+    return (A > 0).astype(A.dtype)
+
+
+def _d_sigmoid(A):
+    return A * (1 - A)
+
+
+def _d_tanh(A):
+    return 1 - A * A
+
+
+def _d_step(A):
+    return np.zeros_like(A)
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One row of the activation table."""
+
+    name: str
+    code: int  # FNN_<NAME> in csrc/fastnn.h, the switch of the compiled kernels
+    _forward: Callable
+    derivative: Callable | None  # from the output A; None when not element-wise
+    hidden: bool = True  # allowed in hidden layers
+
+    def forward(self, Z, out=None):
+        """``act(Z)``, written into ``out`` when given (``out`` may be ``Z``)."""
+        if out is None:
+            out = np.empty_like(Z)
+        return self._forward(Z, out)
+
+    def backward(self, A, G):
+        """``dR/dZ`` from the output ``A`` and ``G = dR/dA``."""
+        if self.derivative is not None:
+            return G * self.derivative(A)
+        # softmax: J^T G with J = diag(A) - A A^T, row by row
+        return A * (G - np.sum(G * A, axis=1, keepdims=True))
+
+
+ACTIVATIONS = {
+    a.name: a
+    for a in (
+        Activation("identity", 0, _identity, _d_identity),
+        Activation("relu", 1, _relu, _d_relu),
+        Activation("sigmoid", 2, _sigmoid, _d_sigmoid),
+        Activation("tanh", 3, _tanh, _d_tanh),
+        Activation("step", 4, _step, _d_step),
+        Activation("softmax", 5, _softmax, None, hidden=False),
+    )
+}
+
+HIDDEN_ACTIVATIONS = tuple(name for name, a in ACTIVATIONS.items() if a.hidden)
+
+
+def get_activation(name, *, hidden=False):
+    """Look up an activation by name; a clear ``ValueError`` for unknown names."""
+    if isinstance(name, Activation):
+        name = name.name
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}"
+        )
+    act = ACTIVATIONS[name]
+    if hidden and not act.hidden:
+        raise ValueError(
+            f"activation {name!r} is for the output layer only; hidden layers take one of "
+            f"{list(HIDDEN_ACTIVATIONS)}"
+        )
+    return act

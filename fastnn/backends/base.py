@@ -1,0 +1,168 @@
+"""The NumPy reference backend, which is also the base class of every backend.
+
+Design
+------
+``Backend`` implements the whole kernel contract of DESIGN.md in plain NumPy: straightforward,
+obviously right, and the oracle the compiled backends are tested against. A compiled backend
+subclasses it and overrides only the operations it makes faster; everything else (and the
+network code, which calls only ``backend.<op>``) stays shared.
+
+Arguments arrive already checked and converted by the Python boundary (``fastnn.kernels`` and
+``fastnn.Network``): C-contiguous arrays of one float dtype with consistent shapes. Outputs are
+written into the caller's arrays when given, and allocated otherwise.
+"""
+
+import numpy as np
+
+from ..activations import get_activation
+from ..losses import loss_and_delta as _reference_loss_and_delta
+
+__all__ = ["Backend", "DivergenceError", "Workspace"]
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a non-finite loss or gradient; the weights are the last finite ones."""
+
+
+class Workspace:
+    """Buffers for training on batches of up to ``batch_size`` rows, allocated once per fit.
+
+    ``A[l]`` holds layer ``l``'s outputs (the logits ``Z`` for the output layer), ``D[l]`` its
+    delta ``dR/dZ``, ``dW[l]``/``db[l]`` its gradients; ``X``/``Y`` hold the gathered batch.
+    """
+
+    def __init__(self, sizes, batch_size, dtype):
+        self.batch_size = batch_size
+        self.X = np.empty((batch_size, sizes[0]), dtype)
+        self.Y = np.empty((batch_size, sizes[-1]), dtype)
+        self.A = [np.empty((batch_size, n), dtype) for n in sizes[1:]]
+        self.D = [np.empty((batch_size, n), dtype) for n in sizes[1:]]
+        self.dW = [np.empty((i, o), dtype) for i, o in zip(sizes[:-1], sizes[1:])]
+        self.db = [np.empty(o, dtype) for o in sizes[1:]]
+
+
+class Backend:
+    """The NumPy reference implementation of the kernel contract."""
+
+    name = "numpy"
+
+    # -- one dense layer -----------------------------------------------------------------------
+
+    def dense_forward(self, X, W, b, activation, out=None):
+        """``out = act(X @ W + b)``."""
+        Z = np.matmul(X, W, out=out)
+        Z += b
+        return get_activation(activation).forward(Z, out=Z)
+
+    def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None):
+        """``dW = A_prev.T @ D``, ``db = colsum(D)``, ``D_prev = (D @ W.T) * act'(A_prev)``.
+
+        ``D_prev`` is not computed (and ``None`` is returned for it) when ``activation_prev``
+        is ``None``: the first layer has no delta to pass back.
+        """
+        dW = np.matmul(A_prev.T, D, out=dW)
+        db = np.sum(D, axis=0, out=db)
+        if activation_prev is None:
+            return dW, db, None
+        act = get_activation(activation_prev, hidden=True)
+        D_prev = np.matmul(D, W.T, out=D_prev)
+        D_prev *= act.derivative(A_prev)
+        return dW, db, D_prev
+
+    def loss_and_delta(self, Z, Y, loss, activation, D=None):
+        """The risk ``R_n`` of logits ``Z`` against ``Y`` and the output delta ``dR/dZ``."""
+        risk, D, _ = _reference_loss_and_delta(Z, Y, loss, activation, D)
+        return risk, D
+
+    # -- parameter updates (in place, one pass) ------------------------------------------------
+
+    def sgd_update(self, param, grad, lr, velocity=None, momentum=0.0, nesterov=False,
+                   weight_decay=0.0):
+        g = grad + weight_decay * param if weight_decay else grad
+        if velocity is None:
+            if momentum:
+                raise ValueError("momentum > 0 needs a velocity buffer")
+            param -= lr * g
+            return
+        velocity *= momentum
+        velocity -= lr * g
+        if nesterov:
+            param += momentum * velocity - lr * g
+        else:
+            param += velocity
+
+    def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                    weight_decay=0.0):
+        g = grad + weight_decay * param if weight_decay else grad
+        m *= beta_1
+        m += (1 - beta_1) * g
+        v *= beta_2
+        v += (1 - beta_2) * g * g
+        m_hat = m / (1 - beta_1**t)
+        v_hat = v / (1 - beta_2**t)
+        param -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
+
+    # -- whole networks ------------------------------------------------------------------------
+
+    def predict(self, weights, biases, activations, X):
+        """Forward through every layer: the output activations for the rows of ``X``."""
+        A = X
+        for W, b, act in zip(weights, biases, activations):
+            A = self.dense_forward(A, W, b, act)
+        return A
+
+    def forward_train(self, weights, biases, activations, X, outs):
+        """Forward pass keeping every layer's output in ``outs``; the last holds the logits."""
+        A = X
+        last = len(weights) - 1
+        for layer, (W, b, act) in enumerate(zip(weights, biases, activations)):
+            A = self.dense_forward(A, W, b, "identity" if layer == last else act, out=outs[layer])
+        return outs
+
+    def backward(self, weights, activations, X, outs, deltas, dW, db):
+        """The delta recursion: from ``deltas[-1] = dR/dZ[L]``, fill ``dW``, ``db``, ``deltas``."""
+        for layer in range(len(weights) - 1, -1, -1):
+            A_prev = outs[layer - 1] if layer > 0 else X
+            act_prev = activations[layer - 1] if layer > 0 else None
+            self.dense_backward(A_prev, weights[layer], deltas[layer], act_prev, dW[layer],
+                                db[layer], deltas[layer - 1] if layer > 0 else None)
+
+    def train_epoch(self, weights, biases, activations, loss, X, Y, indices, batch_size,
+                    optimizer, state, workspace, lr, epoch=0):
+        """One epoch of minibatch training, in place on ``weights`` and ``biases``.
+
+        Batch ``j`` holds the samples ``indices[j*S:(j+1)*S]`` with ``S = batch_size``; each
+        gets a forward pass, the loss and output delta, the delta recursion and one optimizer
+        step. Returns the mean loss over the epoch's samples. A non-finite loss or gradient
+        raises ``DivergenceError`` before the update, so the weights stay the last finite ones.
+        """
+        ws = workspace
+        params = [p for pair in zip(weights, biases) for p in pair]
+        grads = [g for pair in zip(ws.dW, ws.db) for g in pair]
+        decays = [True, False] * len(weights)
+        total = 0.0
+        n_batches = -(-len(indices) // batch_size)
+        for step in range(n_batches):
+            idx = indices[step * batch_size:(step + 1) * batch_size]
+            s = len(idx)
+            Xb, Yb = ws.X[:s], ws.Y[:s]
+            np.take(X, idx, axis=0, out=Xb)
+            np.take(Y, idx, axis=0, out=Yb)
+            outs = [a[:s] for a in ws.A]
+            deltas = [d[:s] for d in ws.D]
+            self.forward_train(weights, biases, activations, Xb, outs)
+            risk, _ = self.loss_and_delta(outs[-1], Yb, loss, activations[-1], D=deltas[-1])
+            if not np.isfinite(risk):
+                raise DivergenceError(
+                    f"the loss became {risk} at epoch {epoch + 1}, step {step + 1}; "
+                    "lower the learning rate or scale the inputs"
+                )
+            self.backward(weights, activations, Xb, outs, deltas, ws.dW, ws.db)
+            if not all(np.isfinite(np.sum(g)) for g in grads):
+                raise DivergenceError(
+                    f"a gradient became non-finite at epoch {epoch + 1}, step {step + 1}; "
+                    "lower the learning rate or scale the inputs"
+                )
+            optimizer.step(self, params, grads, state, lr, decays)
+            total += risk * s
+        return total / len(indices)

@@ -1,0 +1,31 @@
+"""Shared test parameters: every backend that is available here, both dtypes, odd shapes."""
+
+import numpy as np
+import pytest
+
+import fastnn
+
+BACKENDS = fastnn.available_backends()
+DTYPES = [np.float32, np.float64]
+# (m, k, n): 1x1, k = 1, primes, and sizes that are not multiples of any tile or cache block
+SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 4), (7, 13, 29), (31, 17, 1), (97, 131, 53),
+          (64, 64, 64), (130, 67, 257), (3, 600, 5)]
+
+# relative tolerance of a compiled result against the float64 reference, per dtype
+RTOL = {np.float32: 2e-5, np.float64: 1e-11}
+
+
+def tol(dtype, k=1):
+    """Absolute-and-relative tolerance for a result accumulated over ``k`` terms."""
+    r = RTOL[np.dtype(dtype).type] * max(1.0, np.sqrt(k))
+    return dict(rtol=r, atol=r)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+
+@pytest.fixture(params=DTYPES, ids=["float32", "float64"])
+def dtype(request):
+    return request.param
