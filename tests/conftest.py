@@ -1,9 +1,16 @@
 """Shared test parameters: every backend that is available here, both dtypes, odd shapes."""
 
+import importlib
+import os
+
 import numpy as np
 import pytest
 
 import fastnn
+
+if os.environ.get("FASTNN_REQUIRE_COMPILED") == "1":
+    # CI sets this: a build that silently fell back to pure Python must fail, not pass
+    importlib.import_module("fastnn._ckernels")
 
 BACKENDS = fastnn.available_backends()
 DTYPES = [np.float32, np.float64]
