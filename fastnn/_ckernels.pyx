@@ -1,39 +1,311 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled extension: wrappers over the C kernels in csrc/.
+"""The compiled extension: thin wrappers over the C kernels in csrc/.
 
-In this first version it reports what the build and the CPU offer; the kernels follow.
+Design
+------
+Each wrapper checks what the C code needs (an ndarray of the right dtype, dimensions, shape,
+C-contiguous, writeable outputs that overlap no input), dispatches on float32/float64, calls the
+C function inside ``with nogil:`` and turns a bad status into an exception. The checks are C-level
+attribute reads, so a call costs well under a microsecond on top of the kernel; conversion of
+arbitrary user input is done once, before, by ``fastnn.kernels`` and ``fastnn.Network``.
 """
 
-cdef extern from *:
-    """
-    #ifdef _OPENMP
-    #include <omp.h>
-    static int fnn_openmp_enabled(void) { return 1; }
-    static int fnn_omp_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int fnn_openmp_enabled(void) { return 0; }
-    static int fnn_omp_max_threads(void) { return 1; }
-    #endif
-    static int fnn_cpu_level(void) {
-    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-        __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f")) return 2;
-        if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 1;
-    #endif
-        return 0;
-    }
-    """
-    int fnn_openmp_enabled()
-    int fnn_omp_max_threads()
-    int fnn_cpu_level()
+import os
 
-_LEVELS = ("portable", "avx2", "avx512")
+cimport numpy as cnp
+
+
+cnp.import_array()
+
+ISA_NAMES = ("portable", "avx2", "avx512")
+
+
+cdef int _raise(int status, str what) except -1:
+    if status == FNN_EINVAL:
+        raise ValueError(f"{what}: invalid argument (the C kernel refused it)")
+    if status == FNN_ENOMEM:
+        raise MemoryError(f"{what}: out of memory")
+    if status == FNN_EISA:
+        raise ValueError(f"{what}: this CPU does not support the requested instruction set")
+    raise RuntimeError(f"{what}: C kernel status {status}")
+
+
+cdef cnp.ndarray _arr(object a, int typenum, int ndim, Py_ssize_t d0, Py_ssize_t d1,
+                      bint writeable, str name):
+    """``a`` as an ndarray, checked; d0/d1 < 0 accept any size."""
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    cdef cnp.ndarray arr = <cnp.ndarray>a
+    if cnp.PyArray_TYPE(arr) != typenum:
+        raise TypeError(f"{name} has dtype {arr.dtype}, expected "
+                        f"{'float32' if typenum == cnp.NPY_FLOAT32 else 'float64'}")
+    if cnp.PyArray_NDIM(arr) != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got {cnp.PyArray_NDIM(arr)}-D")
+    if d0 >= 0 and cnp.PyArray_DIM(arr, 0) != d0 or (
+            ndim == 2 and d1 >= 0 and cnp.PyArray_DIM(arr, 1) != d1):
+        raise ValueError(f"{name} has shape {(<object>arr).shape}, expected "
+                         f"({d0}{', ' + str(d1) if ndim == 2 else ','})".replace("-1", "any"))
+    if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
+        raise ValueError(f"{name} must be C-contiguous")
+    if writeable and not cnp.PyArray_ISWRITEABLE(arr):
+        raise ValueError(f"{name} must be writeable")
+    return arr
+
+
+cdef int _no_overlap(cnp.ndarray out, cnp.ndarray a, str name) except -1:
+    """An output must not share memory with an input (the C kernels assume restrict)."""
+    cdef char *o = <char *>cnp.PyArray_DATA(out)
+    cdef char *p = <char *>cnp.PyArray_DATA(a)
+    if o < p + cnp.PyArray_NBYTES(a) and p < o + cnp.PyArray_NBYTES(out):
+        raise ValueError(f"{name} must not overlap the inputs")
+    return 0
+
+
+cdef int _typenum(object a) except -1:
+    if not cnp.PyArray_Check(a):
+        raise TypeError(f"expected a numpy.ndarray, got {type(a).__name__}")
+    cdef int t = cnp.PyArray_TYPE(<cnp.ndarray>a)
+    if t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64:
+        raise TypeError(f"the C kernels take float32 or float64 arrays, got {a.dtype}")
+    return t
+
+
+cdef inline int _threads(int n_threads) noexcept nogil:
+    return n_threads if n_threads > 0 else 0
+
+
+# -- dense layers --------------------------------------------------------------------------------
+
+def dense_forward(X, W, b, int act, out, int n_threads=0):
+    """``out = act(X @ W + b)``; all C-contiguous, one dtype; returns ``out``."""
+    cdef int t = _typenum(W)
+    cdef cnp.ndarray w = _arr(W, t, 2, -1, -1, False, "W")
+    cdef Py_ssize_t k = w.shape[0], n = w.shape[1]
+    cdef cnp.ndarray x = _arr(X, t, 2, -1, k, False, "X")
+    cdef Py_ssize_t m = x.shape[0]
+    cdef cnp.ndarray bb = _arr(b, t, 1, n, -1, False, "b")
+    cdef cnp.ndarray o = _arr(out, t, 2, m, n, True, "out")
+    _no_overlap(o, x, "out"); _no_overlap(o, w, "out"); _no_overlap(o, bb, "out")
+    cdef int status
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *pw = cnp.PyArray_DATA(w)
+    cdef void *pb = cnp.PyArray_DATA(bb)
+    cdef void *po = cnp.PyArray_DATA(o)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_dense_forward_f32(m, k, n, <float *>px, <float *>pw, <float *>pb, act,
+                                           <float *>po, _threads(n_threads))
+        else:
+            status = fnn_dense_forward_f64(m, k, n, <double *>px, <double *>pw, <double *>pb, act,
+                                           <double *>po, _threads(n_threads))
+    if status != FNN_OK:
+        _raise(status, "dense_forward")
+    return out
+
+
+def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
+    """``dW = A_prev.T @ D``, ``db = colsum(D)``, and when ``act_prev >= 0``
+    ``D_prev = (D @ W.T) * act_prev'(A_prev)``."""
+    cdef int t = _typenum(W)
+    cdef cnp.ndarray w = _arr(W, t, 2, -1, -1, False, "W")
+    cdef Py_ssize_t n_in = w.shape[0], n_out = w.shape[1]
+    cdef cnp.ndarray d = _arr(D, t, 2, -1, n_out, False, "D")
+    cdef Py_ssize_t m = d.shape[0]
+    cdef cnp.ndarray a = _arr(A_prev, t, 2, m, n_in, False, "A_prev")
+    cdef cnp.ndarray gw = _arr(dW, t, 2, n_in, n_out, True, "dW")
+    cdef cnp.ndarray gb = _arr(db, t, 1, n_out, -1, True, "db")
+    cdef cnp.ndarray dp = None
+    cdef void *pdp = NULL
+    for o, name in ((gw, "dW"), (gb, "db")):
+        _no_overlap(o, a, name); _no_overlap(o, w, name); _no_overlap(o, d, name)
+    _no_overlap(gw, gb, "db")
+    if act_prev >= 0:
+        if act_prev == FNN_SOFTMAX:
+            raise ValueError("softmax is for the output layer only")
+        dp = _arr(D_prev, t, 2, m, n_in, True, "D_prev")
+        for o in (a, w, d, gw, gb):
+            _no_overlap(dp, o, "D_prev")
+        pdp = cnp.PyArray_DATA(dp)
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *pw = cnp.PyArray_DATA(w)
+    cdef void *pd = cnp.PyArray_DATA(d)
+    cdef void *pgw = cnp.PyArray_DATA(gw)
+    cdef void *pgb = cnp.PyArray_DATA(gb)
+    cdef int status
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_dense_backward_f32(m, n_in, n_out, <float *>pa, <float *>pw, <float *>pd,
+                                            act_prev, <float *>pgw, <float *>pgb, <float *>pdp,
+                                            _threads(n_threads))
+        else:
+            status = fnn_dense_backward_f64(m, n_in, n_out, <double *>pa, <double *>pw,
+                                            <double *>pd, act_prev, <double *>pgw,
+                                            <double *>pgb, <double *>pdp, _threads(n_threads))
+    if status != FNN_OK:
+        _raise(status, "dense_backward")
+
+
+def loss_delta(Z, Y, int loss, int act, D):
+    """The risk of logits ``Z`` against ``Y``; writes the output delta into ``D``."""
+    cdef int t = _typenum(Z)
+    cdef cnp.ndarray z = _arr(Z, t, 2, -1, -1, False, "Z")
+    cdef Py_ssize_t m = z.shape[0], n = z.shape[1]
+    cdef cnp.ndarray y = _arr(Y, t, 2, m, n, False, "Y")
+    cdef cnp.ndarray d = _arr(D, t, 2, m, n, True, "D")
+    _no_overlap(d, z, "D"); _no_overlap(d, y, "D")
+    cdef double risk = 0.0
+    cdef int status
+    cdef void *pz = cnp.PyArray_DATA(z)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *pd = cnp.PyArray_DATA(d)
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_loss_delta_f32(m, n, <float *>pz, <float *>py, loss, act, <float *>pd,
+                                        &risk)
+        else:
+            status = fnn_loss_delta_f64(m, n, <double *>pz, <double *>py, loss, act,
+                                        <double *>pd, &risk)
+    if status != FNN_OK:
+        _raise(status, "loss_and_delta")
+    return risk
+
+
+# -- parameter updates ---------------------------------------------------------------------------
+
+def sgd_update(param, grad, double lr, velocity, double momentum, bint nesterov,
+               double weight_decay):
+    """One SGD step on ``param``, in place (``velocity`` may be None when momentum is 0)."""
+    cdef int t = _typenum(param)
+    cdef cnp.ndarray p = _arr(param, t, cnp.PyArray_NDIM(<cnp.ndarray>param), -1, -1, True,
+                              "param")
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(p)
+    cdef cnp.ndarray g = _arr(grad, t, cnp.PyArray_NDIM(p), -1, -1, False, "grad")
+    if cnp.PyArray_SIZE(g) != size:
+        raise ValueError("grad must have the shape of param")
+    _no_overlap(p, g, "param")
+    cdef void *pv = NULL
+    cdef cnp.ndarray v
+    if velocity is not None:
+        v = _arr(velocity, t, cnp.PyArray_NDIM(p), -1, -1, True, "velocity")
+        if cnp.PyArray_SIZE(v) != size:
+            raise ValueError("velocity must have the shape of param")
+        _no_overlap(v, p, "velocity"); _no_overlap(v, g, "velocity")
+        pv = cnp.PyArray_DATA(v)
+    cdef void *pp = cnp.PyArray_DATA(p)
+    cdef void *pg = cnp.PyArray_DATA(g)
+    cdef int status
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_sgd_update_f32(size, <float *>pp, <float *>pg, lr, <float *>pv,
+                                        momentum, nesterov, weight_decay)
+        else:
+            status = fnn_sgd_update_f64(size, <double *>pp, <double *>pg, lr, <double *>pv,
+                                        momentum, nesterov, weight_decay)
+    if status != FNN_OK:
+        _raise(status, "sgd_update")
+
+
+def adam_update(param, grad, m, v, long long step, double lr, double beta_1, double beta_2,
+                double epsilon, double weight_decay):
+    """One Adam step on ``param`` with moments ``m`` and ``v``, in place."""
+    cdef int t = _typenum(param)
+    cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>param)
+    cdef cnp.ndarray p = _arr(param, t, nd, -1, -1, True, "param")
+    cdef Py_ssize_t size = cnp.PyArray_SIZE(p)
+    cdef cnp.ndarray g = _arr(grad, t, nd, -1, -1, False, "grad")
+    cdef cnp.ndarray mm = _arr(m, t, nd, -1, -1, True, "m")
+    cdef cnp.ndarray vv = _arr(v, t, nd, -1, -1, True, "v")
+    for arr, name in ((g, "grad"), (mm, "m"), (vv, "v")):
+        if cnp.PyArray_SIZE(arr) != size:
+            raise ValueError(f"{name} must have the shape of param")
+    _no_overlap(p, g, "param"); _no_overlap(p, mm, "param"); _no_overlap(p, vv, "param")
+    _no_overlap(mm, vv, "m"); _no_overlap(mm, g, "m"); _no_overlap(vv, g, "v")
+    cdef void *pp = cnp.PyArray_DATA(p)
+    cdef void *pg = cnp.PyArray_DATA(g)
+    cdef void *pm = cnp.PyArray_DATA(mm)
+    cdef void *pv = cnp.PyArray_DATA(vv)
+    cdef int status
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_adam_update_f32(size, <float *>pp, <float *>pg, <float *>pm, <float *>pv,
+                                         step, lr, beta_1, beta_2, epsilon, weight_decay)
+        else:
+            status = fnn_adam_update_f64(size, <double *>pp, <double *>pg, <double *>pm,
+                                         <double *>pv, step, lr, beta_1, beta_2, epsilon,
+                                         weight_decay)
+    if status != FNN_OK:
+        _raise(status, "adam_update")
+
+
+# -- the bare product (benchmarks and tests) -----------------------------------------------------
+
+def gemm(A, B, out, int n_threads=0):
+    """``out = A @ B`` by fastnn's own GEMM; ``A`` and ``B`` may have any strides (a transposed
+    view costs nothing), ``out`` is C-contiguous. Returns ``out``."""
+    cdef int t = _typenum(A)
+    cdef cnp.ndarray a = <cnp.ndarray>A
+    if cnp.PyArray_NDIM(a) != 2:
+        raise ValueError("A must be 2-D")
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1]
+    if not cnp.PyArray_Check(B) or cnp.PyArray_TYPE(<cnp.ndarray>B) != t:
+        raise TypeError("B must be an ndarray of A's dtype")
+    cdef cnp.ndarray b = <cnp.ndarray>B
+    if cnp.PyArray_NDIM(b) != 2 or b.shape[0] != k:
+        raise ValueError(f"B must have shape ({k}, n)")
+    cdef Py_ssize_t n = b.shape[1]
+    cdef cnp.ndarray c = _arr(out, t, 2, m, n, True, "out")
+    _no_overlap(c, a, "out"); _no_overlap(c, b, "out")
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(a)
+    cdef Py_ssize_t rsa = a.strides[0], csa = a.strides[1], rsb = b.strides[0], csb = b.strides[1]
+    if rsa % item or csa % item or rsb % item or csb % item:
+        raise ValueError("strides must be multiples of the item size")
+    rsa //= item; csa //= item; rsb //= item; csb //= item
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *pb = cnp.PyArray_DATA(b)
+    cdef void *pc = cnp.PyArray_DATA(c)
+    cdef int status
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_gemm_f32(m, n, k, <float *>pa, rsa, csa, <float *>pb, rsb, csb,
+                                  <float *>pc, n, NULL, _threads(n_threads))
+        else:
+            status = fnn_gemm_f64(m, n, k, <double *>pa, rsa, csa, <double *>pb, rsb, csb,
+                                  <double *>pc, n, NULL, _threads(n_threads))
+    if status != FNN_OK:
+        _raise(status, "gemm")
+    return out
+
+
+# -- the build and the CPU -----------------------------------------------------------------------
+
+def get_isa():
+    """The micro-kernel family in use: ``"avx512"``, ``"avx2"`` or ``"portable"``."""
+    return ISA_NAMES[fnn_get_isa()]
+
+
+def best_isa():
+    """The widest micro-kernel family this CPU supports."""
+    return ISA_NAMES[fnn_best_isa()]
+
+
+def set_isa(name):
+    """Force a micro-kernel family (tests use it to exercise every path)."""
+    if name not in ISA_NAMES:
+        raise ValueError(f"unknown instruction set {name!r}; expected one of {list(ISA_NAMES)}")
+    cdef int status = fnn_set_isa(ISA_NAMES.index(name))
+    if status != FNN_OK:
+        _raise(status, f"set_isa({name!r})")
 
 
 def build_info():
-    """OpenMP on/off and the widest SIMD level the CPU offers."""
+    """OpenMP on/off, the micro-kernel in use and the widest the CPU offers."""
     return {
         "openmp": bool(fnn_openmp_enabled()),
         "openmp_max_threads": fnn_omp_max_threads(),
-        "cpu_simd": _LEVELS[fnn_cpu_level()],
+        "simd": get_isa(),
+        "cpu_simd": best_isa(),
     }
+
+
+if os.environ.get("FASTNN_ISA"):
+    set_isa(os.environ["FASTNN_ISA"])

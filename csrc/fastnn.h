@@ -1,0 +1,104 @@
+/* fastnn.h -- public C API of the fastnn kernels (plain C99, no Python headers).
+ *
+ * Design
+ * ------
+ * Every entry point returns an int status (FNN_OK or a negative FNN_E* code) and never aborts.
+ * Sizes and strides are ptrdiff_t.  Matrices are addressed through element strides, so the three
+ * products of a dense layer (X.W, D.W^T, A_prev^T.D) are all one GEMM with different strides and
+ * no transpose is ever materialised.  The GEMM applies a fused "epilogue" (bias + activation, or
+ * multiplication by an activation derivative) to each output tile while it is still in cache.
+ *
+ * Threads: n_threads <= 0 means the OpenMP default (omp_get_max_threads()); problems below a
+ * measured size run on one thread.  Results do not depend on the number of threads.
+ * All functions are thread-safe (they may be called concurrently from several threads).
+ * Packing buffers are cached per thread and grown on demand; fnn_release_buffers() frees them.
+ */
+#ifndef FASTNN_H
+#define FASTNN_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { FNN_OK = 0, FNN_EINVAL = -1, FNN_ENOMEM = -2, FNN_EISA = -3 };
+enum { FNN_IDENTITY = 0, FNN_RELU = 1, FNN_SIGMOID = 2, FNN_TANH = 3, FNN_STEP = 4, FNN_SOFTMAX = 5 };
+enum { FNN_ISA_PORTABLE = 0, FNN_ISA_AVX2 = 1, FNN_ISA_AVX512 = 2 };
+enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2 };
+
+/* CPU dispatch: the widest micro-kernel the CPU supports is chosen at first use
+   (__builtin_cpu_supports); fnn_set_isa forces one (FNN_EISA if the CPU lacks it).
+   The choice is process-wide; each call reads it once at entry, so changing it while other
+   threads compute is safe (calls already running finish with the ISA they started with). */
+int fnn_best_isa(void);
+int fnn_get_isa(void);
+int fnn_set_isa(int isa);
+const char *fnn_isa_name(int isa);          /* "avx512", "avx2", "portable" (NULL if unknown) */
+int fnn_openmp_enabled(void);               /* 1 if built with OpenMP */
+int fnn_omp_max_threads(void);              /* omp_get_max_threads() or 1 */
+
+/* Frees the packing buffers cached by the calling thread and, when built with OpenMP, by the
+   threads of the default OpenMP team.  Optional (buffers are reused; memory is bounded by the
+   blocking sizes, a few MiB per thread); call it e.g. at module unload. */
+void fnn_release_buffers(void);
+
+/* C[m x n] (row-major, row stride ldc, unit column stride) = epilogue(A . B)
+   A element (i,p) is A[i*rsa + p*csa]; B element (p,j) is B[p*rsb + j*csb]  (any strides).
+     FNN_EP_STORE:     C = acc
+     FNN_EP_BIAS_ACT:  C = act(acc + bias[j])  (bias may be NULL = no bias); for FNN_SOFTMAX the
+                       row-wise, max-subtracted softmax is applied to whole rows after the product
+     FNN_EP_MUL_DERIV: C = acc * act'(aux[i*ldaux + j]), act' written from the activation's
+                       OUTPUT a: identity 1, relu (a>0), sigmoid a(1-a), tanh 1-a^2, step 0
+   ep == NULL means FNN_EP_STORE.  C is overwritten and never read before it is written.
+   k == 0 gives epilogue(0).  m == 0 or n == 0 is a no-op returning FNN_OK.
+   Negative sizes, NULL pointers where needed, ldc < n (m > 1), ldaux < n (m > 1), unknown
+   act/kind, softmax with MUL_DERIV -> FNN_EINVAL. */
+typedef struct { int kind; int act; const float *bias; const float *aux; ptrdiff_t ldaux; } fnn_epilogue_f32;
+typedef struct { int kind; int act; const double *bias; const double *aux; ptrdiff_t ldaux; } fnn_epilogue_f64;
+
+int fnn_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
+                 const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *C, ptrdiff_t ldc,
+                 const fnn_epilogue_f32 *ep, int n_threads);
+int fnn_gemm_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A, ptrdiff_t rsa, ptrdiff_t csa,
+                 const double *B, ptrdiff_t rsb, ptrdiff_t csb, double *C, ptrdiff_t ldc,
+                 const fnn_epilogue_f64 *ep, int n_threads);
+
+/* A dense layer, all arrays C-contiguous:  out[m x n] = act(X[m x k] . W[k x n] + b[n]).
+   b may be NULL (no bias). */
+int fnn_dense_forward_f32(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *X, const float *W,
+                          const float *b, int act, float *out, int n_threads);
+int fnn_dense_forward_f64(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const double *X, const double *W,
+                          const double *b, int act, double *out, int n_threads);
+
+/* Backward: dW[n_in x n_out] = A_prev^T . D ; db[n_out] = column sums of D ;
+   if act_prev >= 0: D_prev[m x n_in] = (D . W^T) * act_prev'(A_prev)
+   (act_prev < 0: D_prev untouched, may be NULL; act_prev == FNN_SOFTMAX -> FNN_EINVAL).
+   A_prev [m x n_in], W [n_in x n_out], D [m x n_out], all C-contiguous. */
+int fnn_dense_backward_f32(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const float *A_prev,
+                           const float *W, const float *D, int act_prev, float *dW, float *db,
+                           float *D_prev, int n_threads);
+int fnn_dense_backward_f64(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const double *A_prev,
+                           const double *W, const double *D, int act_prev, double *dW, double *db,
+                           double *D_prev, int n_threads);
+
+/* One pass over `size` parameters, in place:  g = grad + weight_decay*param;
+   if velocity == NULL (momentum must be 0): param -= lr*g
+   else v = momentum*v - lr*g; param += v (heavy ball) or param += momentum*v - lr*g (nesterov) */
+int fnn_sgd_update_f32(ptrdiff_t size, float *param, const float *grad, double lr, float *velocity,
+                       double momentum, int nesterov, double weight_decay);
+int fnn_sgd_update_f64(ptrdiff_t size, double *param, const double *grad, double lr, double *velocity,
+                       double momentum, int nesterov, double weight_decay);
+
+/* Adam, in place; step t >= 1 (bias correction 1-beta^t):  g = grad + wd*param;
+   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; param -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps) */
+int fnn_adam_update_f32(ptrdiff_t size, float *param, const float *grad, float *m, float *v,
+                        long long t, double lr, double beta1, double beta2, double eps, double weight_decay);
+int fnn_adam_update_f64(ptrdiff_t size, double *param, const double *grad, double *m, double *v,
+                        long long t, double lr, double beta1, double beta2, double eps, double weight_decay);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTNN_H */

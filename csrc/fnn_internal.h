@@ -1,0 +1,97 @@
+/* fnn_internal.h -- what the translation units of csrc/ share; not part of the public API.
+ *
+ * Design
+ * ------
+ * One "context" per ISA (BLIS cntx style): register-block sizes MR x NR, cache-block sizes
+ * MC/KC/NC and the function pointers that must be compiled for that ISA (micro-kernel, fused
+ * epilogue, small-m kernel, row softmax).  The portable context always exists; the AVX2 and
+ * AVX-512 ones only on x86 with a GNU-compatible compiler (FNN_HAVE_X86_KERNELS), each in its own
+ * translation unit compiled with #pragma GCC target.  The generic driver (gemm.c) is compiled for
+ * the baseline ISA and only calls through the table.
+ */
+#ifndef FNN_INTERNAL_H
+#define FNN_INTERNAL_H
+
+#include "fastnn.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+#define FNN_HAVE_X86_KERNELS 1
+#endif
+
+#define FNN_CAT_(a, b) a##b
+#define FNN_CAT(a, b) FNN_CAT_(a, b)
+
+#if defined(__GNUC__)
+#define FNN_ALIGN64 __attribute__((aligned(64)))
+#else
+#define FNN_ALIGN64
+#endif
+
+/* Largest MR*NR of any micro-kernel: edge tiles go through a scratch tile of this size. */
+#define FNN_MAX_TILE 512
+
+/* Micro-kernel: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a . b over k, where
+   a is a packed MR-row sliver (a[p*MR + r]) and b a packed NR-column sliver (b[p*NR + j]). */
+typedef void (*fnn_ukrfn_f32)(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
+                            int accumulate);
+typedef void (*fnn_ukrfn_f64)(ptrdiff_t k, const double *a, const double *b, double *c,
+                            ptrdiff_t ldc, int accumulate);
+/* Epilogue on the tile c[mr x nr] (row stride ldc) whose top-left element is (i0, j0) in the
+   coordinates of ep->bias / ep->aux.  Never called for FNN_EP_STORE or softmax. */
+typedef void (*fnn_epifn_f32)(const fnn_epilogue_f32 *ep, float *c, ptrdiff_t ldc, ptrdiff_t i0,
+                            ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr);
+typedef void (*fnn_epifn_f64)(const fnn_epilogue_f64 *ep, double *c, ptrdiff_t ldc, ptrdiff_t i0,
+                            ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr);
+/* Small-m product without packing, B rows contiguous (csb == 1): C[m x n] = A . B. */
+typedef void (*fnn_smallmfn_f32)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A, ptrdiff_t rsa,
+                               ptrdiff_t csa, const float *B, ptrdiff_t rsb, float *C, ptrdiff_t ldc);
+typedef void (*fnn_smallmfn_f64)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A,
+                               ptrdiff_t rsa, ptrdiff_t csa, const double *B, ptrdiff_t rsb,
+                               double *C, ptrdiff_t ldc);
+/* In-place max-subtracted softmax of each of the m rows of length n. */
+typedef void (*fnn_softmaxfn_f32)(float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n);
+typedef void (*fnn_softmaxfn_f64)(double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n);
+
+typedef struct {
+    ptrdiff_t mr, nr, mc, kc, nc;
+    fnn_ukrfn_f32 ukr;
+    fnn_epifn_f32 epi;
+    fnn_smallmfn_f32 smallm;
+    fnn_softmaxfn_f32 softmax;
+} fnn_kern_f32;
+
+typedef struct {
+    ptrdiff_t mr, nr, mc, kc, nc;
+    fnn_ukrfn_f64 ukr;
+    fnn_epifn_f64 epi;
+    fnn_smallmfn_f64 smallm;
+    fnn_softmaxfn_f64 softmax;
+} fnn_kern_f64;
+
+typedef struct {
+    int isa;
+    fnn_kern_f32 f32;
+    fnn_kern_f64 f64;
+} fnn_ctx;
+
+extern const fnn_ctx fnn_ctx_portable;
+#ifdef FNN_HAVE_X86_KERNELS
+extern const fnn_ctx fnn_ctx_avx2;
+extern const fnn_ctx fnn_ctx_avx512;
+#endif
+
+/* The context of the ISA in use (chosen at first use). Never NULL. */
+const fnn_ctx *fnn_ctx_current(void);
+
+/* Per-thread cached, 64-byte aligned scratch (slot 0: packed A, slot 1: packed B).  Grown on
+   demand, never shrunk; NULL on allocation failure.  fnn_buffer_done must be called when the
+   caller is finished with the buffer (it frees it when the compiler has no thread-local storage). */
+void *fnn_buffer_get(int slot, size_t bytes);
+void fnn_buffer_done(int slot, void *p);
+
+/* Minimum flop count (2*m*n*k) before the GEMM uses more than one thread. */
+#define FNN_PAR_MIN_FLOPS 3000000.0
+/* Products with m <= FNN_SMALLM_MAX (and csb == 1) skip packing. */
+#define FNN_SMALLM_MAX 4
+
+#endif /* FNN_INTERNAL_H */

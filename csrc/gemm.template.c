@@ -1,0 +1,358 @@
+/* gemm.template.c -- GEMM driver with fused epilogue, dense forward and backward, one type.
+ *
+ * Design
+ * ------
+ * #included by gemm.c once per type with FNN_T / FNN_SUF defined.  Goto/BLIS loop nest
+ *     jc (NC columns of B/C) > pc (KC of the depth) > ic (MC rows of A/C) > jr (NR) > ir (MR)
+ * B's KC x NC panel and A's MC x KC block are packed (from any strides, zero-padded to whole
+ * slivers) into per-thread buffers; the micro-kernel of the current ISA context computes an
+ * MR x NR tile; edge tiles are computed into a scratch tile and copied.  After the last KC
+ * block a tile is final, and the epilogue is applied to it right away, while it is in L1.
+ *
+ * Threads: C is cut into a tm x tn grid of sub-blocks (whole MR / NR slivers), one per thread,
+ * each a serial GEMM with its own packing.  tm x tn minimises the packing traffic
+ * tn*m*k + tm*n*k (A is packed once per column of the grid, B once per row).  No element of C
+ * is written by two threads, and every element is summed in the same order whatever the number
+ * of threads, so results do not depend on it.  Below FNN_PAR_MIN_FLOPS one thread is used.
+ *
+ * Small m (<= FNN_SMALLM_MAX, B rows contiguous): no packing at all; the small-m kernel
+ * streams B once per group of rows (single-sample inference is a matrix-vector product).
+ */
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
+#define T FNN_T
+#define EP FNN_CAT(fnn_epilogue_, FNN_SUF)
+#define KERN FNN_CAT(fnn_kern_, FNN_SUF)
+
+/* Packs the mc x kc block A(i,p) = A[i*rsa + p*csa] into MR-row slivers Ap[sliver][p*MR + r]. */
+static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,
+                       ptrdiff_t MR, T *restrict Ap)
+{
+    ptrdiff_t ir, r, p;
+    for (ir = 0; ir < mc; ir += MR, Ap += MR * kc) {
+        const ptrdiff_t mr = mc - ir < MR ? mc - ir : MR;
+        const T *a = A + ir * rsa;
+        if (csa == 1) { /* rows contiguous: read along them */
+            for (r = 0; r < mr; ++r)
+                for (p = 0; p < kc; ++p)
+                    Ap[p * MR + r] = a[r * rsa + p];
+        } else if (rsa == 1) { /* columns contiguous: a straight copy per p */
+            for (p = 0; p < kc; ++p)
+                for (r = 0; r < mr; ++r)
+                    Ap[p * MR + r] = a[p * csa + r];
+        } else {
+            for (p = 0; p < kc; ++p)
+                for (r = 0; r < mr; ++r)
+                    Ap[p * MR + r] = a[r * rsa + p * csa];
+        }
+        if (mr < MR)
+            for (p = 0; p < kc; ++p)
+                for (r = mr; r < MR; ++r)
+                    Ap[p * MR + r] = 0;
+    }
+}
+
+/* Packs the kc x nc panel B(p,j) = B[p*rsb + j*csb] into NR-column slivers Bp[sliver][p*NR + j]. */
+static void FN(pack_b)(ptrdiff_t kc, ptrdiff_t nc, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                       ptrdiff_t NR, T *restrict Bp)
+{
+    ptrdiff_t jr, j, p;
+    for (jr = 0; jr < nc; jr += NR, Bp += NR * kc) {
+        const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
+        const T *b = B + jr * csb;
+        if (csb == 1) {
+            for (p = 0; p < kc; ++p)
+                for (j = 0; j < nr; ++j)
+                    Bp[p * NR + j] = b[p * rsb + j];
+        } else if (rsb == 1) {
+            for (j = 0; j < nr; ++j)
+                for (p = 0; p < kc; ++p)
+                    Bp[p * NR + j] = b[j * csb + p];
+        } else {
+            for (p = 0; p < kc; ++p)
+                for (j = 0; j < nr; ++j)
+                    Bp[p * NR + j] = b[p * rsb + j * csb];
+        }
+        if (nr < NR)
+            for (p = 0; p < kc; ++p)
+                for (j = nr; j < NR; ++j)
+                    Bp[p * NR + j] = 0;
+    }
+}
+
+/* Serial blocked GEMM of one sub-block: C[m x n] = A.B (k > 0), then ep on each final tile.
+   ep is NULL for a plain store; its bias/aux are already offset to this sub-block. */
+static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,
+                          ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                          T *C, ptrdiff_t ldc, const EP *ep)
+{
+    const ptrdiff_t MR = kn->mr, NR = kn->nr;
+    /* equal KC blocks rather than a full ones plus a thin remainder */
+    const ptrdiff_t nkb = (k + kn->kc - 1) / kn->kc;
+    const ptrdiff_t KC = (k + nkb - 1) / nkb;
+    const ptrdiff_t MC = m < kn->mc ? (m + MR - 1) / MR * MR : kn->mc;
+    const ptrdiff_t NC = n < kn->nc ? (n + NR - 1) / NR * NR : kn->nc;
+    T *Ap, *Bp;
+    T tile[FNN_MAX_TILE] FNN_ALIGN64;
+    ptrdiff_t jc, pc, ic, jr, ir, r, j;
+
+    Ap = (T *)fnn_buffer_get(0, (size_t)MC * (size_t)KC * sizeof(T));
+    if (!Ap)
+        return FNN_ENOMEM;
+    Bp = (T *)fnn_buffer_get(1, (size_t)NC * (size_t)KC * sizeof(T));
+    if (!Bp) {
+        fnn_buffer_done(0, Ap);
+        return FNN_ENOMEM;
+    }
+    for (jc = 0; jc < n; jc += NC) {
+        const ptrdiff_t nc = n - jc < NC ? n - jc : NC;
+        for (pc = 0; pc < k; pc += KC) {
+            const ptrdiff_t kc = k - pc < KC ? k - pc : KC;
+            const int accumulate = pc > 0, last = pc + kc == k;
+            FN(pack_b)(kc, nc, B + pc * rsb + jc * csb, rsb, csb, NR, Bp);
+            for (ic = 0; ic < m; ic += MC) {
+                const ptrdiff_t mc = m - ic < MC ? m - ic : MC;
+                FN(pack_a)(mc, kc, A + ic * rsa + pc * csa, rsa, csa, MR, Ap);
+                for (jr = 0; jr < nc; jr += NR) {
+                    const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
+                    for (ir = 0; ir < mc; ir += MR) {
+                        const ptrdiff_t mr = mc - ir < MR ? mc - ir : MR;
+                        T *c = C + (ic + ir) * ldc + jc + jr;
+                        if (mr == MR && nr == NR) {
+                            kn->ukr(kc, Ap + ir * kc, Bp + jr * kc, c, ldc, accumulate);
+                        } else {
+                            kn->ukr(kc, Ap + ir * kc, Bp + jr * kc, tile, NR, 0);
+                            for (r = 0; r < mr; ++r) {
+                                if (accumulate)
+                                    for (j = 0; j < nr; ++j)
+                                        c[r * ldc + j] += tile[r * NR + j];
+                                else
+                                    for (j = 0; j < nr; ++j)
+                                        c[r * ldc + j] = tile[r * NR + j];
+                            }
+                        }
+                        if (last && ep)
+                            kn->epi(ep, c, ldc, ic + ir, jc + jr, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+    fnn_buffer_done(1, Bp);
+    fnn_buffer_done(0, Ap);
+    return FNN_OK;
+}
+
+#ifdef _OPENMP
+/* Sub-block [i0,i1) x [j0,j1) of thread tid out of nthr (whole MR / NR slivers). */
+static void FN(split)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int nthr, int tid,
+                      ptrdiff_t *i0, ptrdiff_t *i1, ptrdiff_t *j0, ptrdiff_t *j1)
+{
+    const ptrdiff_t msl = (m + MR - 1) / MR, nsl = (n + NR - 1) / NR;
+    ptrdiff_t tm = 1, tn = nthr, t, best = -1;
+    for (t = 1; t <= nthr; ++t) {
+        if (nthr % t)
+            continue;
+        {
+            const ptrdiff_t u = nthr / t;
+            /* packing traffic; a grid finer than the slivers leaves threads idle */
+            ptrdiff_t cost = u * m + t * n;
+            if (t > msl || u > nsl)
+                cost += (m + n) * nthr;
+            if (best < 0 || cost < best) {
+                best = cost;
+                tm = t;
+                tn = u;
+            }
+        }
+    }
+    {
+        const ptrdiff_t im = tid / tn, jn = tid % tn;
+        *i0 = msl * im / tm * MR;
+        *i1 = msl * (im + 1) / tm * MR;
+        *j0 = nsl * jn / tn * NR;
+        *j1 = nsl * (jn + 1) / tn * NR;
+        if (*i1 > m)
+            *i1 = m;
+        if (*j1 > n)
+            *j1 = n;
+    }
+}
+
+#endif
+
+static int FN(check_act)(int act)
+{
+    return act >= FNN_IDENTITY && act <= FNN_SOFTMAX;
+}
+
+int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa, ptrdiff_t csa,
+                 const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C, ptrdiff_t ldc, const EP *ep,
+                 int n_threads)
+{
+    EP e;
+    const KERN *kn;
+    int softmax, nt, status = FNN_OK;
+    const EP *epp;
+
+    if (m < 0 || n < 0 || k < 0)
+        return FNN_EINVAL;
+    if (ep) {
+        e = *ep;
+    } else {
+        memset(&e, 0, sizeof e);
+        e.kind = FNN_EP_STORE;
+    }
+    if (e.kind != FNN_EP_STORE && e.kind != FNN_EP_BIAS_ACT && e.kind != FNN_EP_MUL_DERIV)
+        return FNN_EINVAL;
+    if (e.kind != FNN_EP_STORE && !FN(check_act)(e.act))
+        return FNN_EINVAL;
+    if (e.kind == FNN_EP_MUL_DERIV && e.act == FNN_SOFTMAX)
+        return FNN_EINVAL;
+    if (m == 0 || n == 0)
+        return FNN_OK;
+    if (!C || (m > 1 && ldc < n))
+        return FNN_EINVAL;
+    if (k > 0 && (!A || !B))
+        return FNN_EINVAL;
+    if (e.kind == FNN_EP_MUL_DERIV && (!e.aux || (m > 1 && e.ldaux < n)))
+        return FNN_EINVAL;
+
+    kn = &fnn_ctx_current()->FNN_SUF;
+    softmax = e.kind == FNN_EP_BIAS_ACT && e.act == FNN_SOFTMAX;
+    if (softmax)
+        e.act = FNN_IDENTITY;
+    /* epp: the per-tile epilogue, NULL when it would do nothing */
+    epp = &e;
+    if (e.kind == FNN_EP_STORE || (e.act == FNN_IDENTITY && !(e.kind == FNN_EP_BIAS_ACT && e.bias)))
+        epp = NULL;
+
+#ifdef _OPENMP
+    nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+#else
+    nt = 1;
+    (void)n_threads;
+#endif
+    if (2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS)
+        nt = 1;
+
+    if (k == 0) {
+        ptrdiff_t i, j;
+        for (i = 0; i < m; ++i)
+            for (j = 0; j < n; ++j)
+                C[i * ldc + j] = 0;
+        if (epp)
+            kn->epi(epp, C, ldc, 0, 0, m, n);
+    } else if (m <= FNN_SMALLM_MAX && csb == 1) {
+        const ptrdiff_t unit = 4 * kn->nr; /* column chunk per thread: whole vector blocks */
+        const ptrdiff_t nchunks = (n + unit - 1) / unit;
+        if (nt > nchunks)
+            nt = (int)nchunks;
+        if (nt <= 1) {
+            kn->smallm(m, n, k, A, rsa, csa, B, rsb, C, ldc);
+            if (epp)
+                kn->epi(epp, C, ldc, 0, 0, m, n);
+        } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+            {
+                const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
+                const ptrdiff_t j0 = nchunks * tid / nthr * unit;
+                ptrdiff_t j1 = nchunks * (tid + 1) / nthr * unit;
+                if (j1 > n)
+                    j1 = n;
+                if (j1 > j0) {
+                    kn->smallm(m, j1 - j0, k, A, rsa, csa, B + j0, rsb, C + j0, ldc);
+                    if (epp)
+                        kn->epi(epp, C + j0, ldc, 0, j0, m, j1 - j0);
+                }
+            }
+#endif
+        }
+    } else if (nt <= 1) {
+        status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp);
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt) reduction(min : status)
+        {
+            ptrdiff_t i0, i1, j0, j1;
+            FN(split)(m, n, kn->mr, kn->nr, omp_get_num_threads(), omp_get_thread_num(), &i0, &i1,
+                      &j0, &j1);
+            if (i1 > i0 && j1 > j0) {
+                EP es = e;
+                if (es.bias)
+                    es.bias += j0;
+                if (es.aux)
+                    es.aux += i0 * es.ldaux + j0;
+                status = FN(gemm_block)(kn, i1 - i0, j1 - j0, k, A + i0 * rsa, rsa, csa,
+                                        B + j0 * csb, rsb, csb, C + i0 * ldc + j0, ldc,
+                                        epp ? &es : NULL);
+            }
+        }
+#endif
+    }
+    if (status == FNN_OK && softmax)
+        kn->softmax(C, ldc, m, n);
+    return status;
+}
+
+int FN(fnn_dense_forward)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const T *X, const T *W,
+                          const T *b, int act, T *out, int n_threads)
+{
+    EP e;
+    memset(&e, 0, sizeof e);
+    e.kind = FNN_EP_BIAS_ACT;
+    e.act = act;
+    e.bias = b;
+    return FN(fnn_gemm)(m, n, k, X, k, 1, W, n, 1, out, n, &e, n_threads);
+}
+
+int FN(fnn_dense_backward)(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const T *A_prev,
+                           const T *W, const T *D, int act_prev, T *dW, T *db, T *D_prev,
+                           int n_threads)
+{
+    int st;
+    ptrdiff_t i, j;
+    if (m < 0 || n_in < 0 || n_out < 0 || act_prev >= FNN_SOFTMAX)
+        return FNN_EINVAL;
+    if (n_in > 0 && n_out > 0 && (!W || !dW))
+        return FNN_EINVAL;
+    if (n_out > 0 && !db)
+        return FNN_EINVAL;
+    if (m > 0 && ((n_in > 0 && !A_prev) || (n_out > 0 && !D)))
+        return FNN_EINVAL;
+    if (act_prev >= 0 && m > 0 && n_in > 0 && !D_prev)
+        return FNN_EINVAL;
+
+    /* dW = A_prev^T . D : A(i,p) = A_prev[p*n_in + i] */
+    st = FN(fnn_gemm)(n_in, n_out, m, A_prev, 1, n_in, D, n_out, 1, dW, n_out, NULL, n_threads);
+    if (st != FNN_OK)
+        return st;
+    for (j = 0; j < n_out; ++j)
+        db[j] = 0;
+    for (i = 0; i < m; ++i) {
+        const T *restrict d = D + i * n_out;
+        for (j = 0; j < n_out; ++j)
+            db[j] += d[j];
+    }
+    if (act_prev >= 0) {
+        /* D_prev = (D . W^T) * act'(A_prev) : B(p,j) = W[j*n_out + p] */
+        EP e;
+        memset(&e, 0, sizeof e);
+        e.kind = FNN_EP_MUL_DERIV;
+        e.act = act_prev;
+        e.aux = A_prev;
+        e.ldaux = n_in;
+        st = FN(fnn_gemm)(m, n_in, n_out, D, n_out, 1, W, 1, n_out, D_prev, n_in, &e, n_threads);
+    }
+    return st;
+}
+
+#undef FN
+#undef T
+#undef EP
+#undef KERN

@@ -1,0 +1,211 @@
+/* isa.c -- run-time ISA dispatch, OpenMP queries and the per-thread packing buffers.
+ *
+ * Design
+ * ------
+ * The ISA in use is one process-wide int, chosen at first use from __builtin_cpu_supports
+ * (which also checks that the OS saves the wide registers) and read/written atomically, so
+ * fnn_set_isa may race with running calls: each call reads it once (fnn_ctx_current) and keeps
+ * that context to the end.  Packing buffers live in thread-local storage: the GEMM never calls
+ * malloc once a thread's buffers have reached the size its problems need.
+ */
+#include <stdlib.h>
+#include <stdint.h>
+#include "fnn_internal.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__)
+#define FNN_TLS __thread
+#define FNN_ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define FNN_ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#elif defined(_MSC_VER)
+#define FNN_TLS __declspec(thread)
+#define FNN_ATOMIC_LOAD(p) (*(volatile int *)(p))
+#define FNN_ATOMIC_STORE(p, v) (*(volatile int *)(p) = (v))
+#else
+#define FNN_ATOMIC_LOAD(p) (*(volatile int *)(p))
+#define FNN_ATOMIC_STORE(p, v) (*(volatile int *)(p) = (v))
+#endif
+
+static int g_isa = -1;
+
+static int isa_supported(int isa)
+{
+    switch (isa) {
+    case FNN_ISA_PORTABLE:
+        return 1;
+#ifdef FNN_HAVE_X86_KERNELS
+    case FNN_ISA_AVX2:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case FNN_ISA_AVX512:
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
+               __builtin_cpu_supports("fma");
+#endif
+    default:
+        return 0;
+    }
+}
+
+int fnn_best_isa(void)
+{
+    if (isa_supported(FNN_ISA_AVX512))
+        return FNN_ISA_AVX512;
+    if (isa_supported(FNN_ISA_AVX2))
+        return FNN_ISA_AVX2;
+    return FNN_ISA_PORTABLE;
+}
+
+int fnn_get_isa(void)
+{
+    int isa = FNN_ATOMIC_LOAD(&g_isa);
+    if (isa < 0) {
+        isa = fnn_best_isa();
+        FNN_ATOMIC_STORE(&g_isa, isa);
+    }
+    return isa;
+}
+
+int fnn_set_isa(int isa)
+{
+    if (isa < FNN_ISA_PORTABLE || isa > FNN_ISA_AVX512)
+        return FNN_EINVAL;
+    if (!isa_supported(isa))
+        return FNN_EISA;
+    FNN_ATOMIC_STORE(&g_isa, isa);
+    return FNN_OK;
+}
+
+const char *fnn_isa_name(int isa)
+{
+    switch (isa) {
+    case FNN_ISA_PORTABLE:
+        return "portable";
+    case FNN_ISA_AVX2:
+        return "avx2";
+    case FNN_ISA_AVX512:
+        return "avx512";
+    default:
+        return NULL;
+    }
+}
+
+const fnn_ctx *fnn_ctx_current(void)
+{
+    switch (fnn_get_isa()) {
+#ifdef FNN_HAVE_X86_KERNELS
+    case FNN_ISA_AVX512:
+        return &fnn_ctx_avx512;
+    case FNN_ISA_AVX2:
+        return &fnn_ctx_avx2;
+#endif
+    default:
+        return &fnn_ctx_portable;
+    }
+}
+
+int fnn_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int fnn_omp_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+/* ---- aligned buffers ---- */
+
+#define FNN_ALIGN 64
+
+/* malloc-based 64-byte alignment (no posix_memalign: plain C99); the raw pointer is kept
+   just before the aligned block. */
+static void *aligned_alloc64(size_t bytes)
+{
+    void *raw;
+    uintptr_t p;
+    if (bytes > SIZE_MAX - FNN_ALIGN - sizeof(void *))
+        return NULL;
+    raw = malloc(bytes + FNN_ALIGN + sizeof(void *));
+    if (!raw)
+        return NULL;
+    p = ((uintptr_t)raw + sizeof(void *) + FNN_ALIGN - 1) & ~(uintptr_t)(FNN_ALIGN - 1);
+    ((void **)p)[-1] = raw;
+    return (void *)p;
+}
+
+static void aligned_free64(void *p)
+{
+    if (p)
+        free(((void **)p)[-1]);
+}
+
+#ifdef FNN_TLS
+static FNN_TLS void *tls_buf[2];
+static FNN_TLS size_t tls_cap[2];
+
+void *fnn_buffer_get(int slot, size_t bytes)
+{
+    if (bytes < FNN_ALIGN)
+        bytes = FNN_ALIGN;
+    if (tls_cap[slot] < bytes) {
+        aligned_free64(tls_buf[slot]);
+        tls_cap[slot] = 0;
+        tls_buf[slot] = aligned_alloc64(bytes);
+        if (!tls_buf[slot])
+            return NULL;
+        tls_cap[slot] = bytes;
+    }
+    return tls_buf[slot];
+}
+
+void fnn_buffer_done(int slot, void *p)
+{
+    (void)slot;
+    (void)p;
+}
+
+static void release_mine(void)
+{
+    int s;
+    for (s = 0; s < 2; ++s) {
+        aligned_free64(tls_buf[s]);
+        tls_buf[s] = NULL;
+        tls_cap[s] = 0;
+    }
+}
+#else
+void *fnn_buffer_get(int slot, size_t bytes)
+{
+    (void)slot;
+    return aligned_alloc64(bytes < FNN_ALIGN ? FNN_ALIGN : bytes);
+}
+
+void fnn_buffer_done(int slot, void *p)
+{
+    (void)slot;
+    aligned_free64(p);
+}
+
+static void release_mine(void) {}
+#endif
+
+void fnn_release_buffers(void)
+{
+    release_mine();
+#ifdef _OPENMP
+#pragma omp parallel
+    release_mine();
+#endif
+}

@@ -1,0 +1,84 @@
+/* kernels_avx512.c -- AVX-512F micro-kernels (12x32 float, 12x16 double), epilogues, softmax.
+ *
+ * Design
+ * ------
+ * Compiled with #pragma GCC target so the shipped build needs only -O3 (never -march=native);
+ * the dispatcher (isa.c) uses this context only when __builtin_cpu_supports says the CPU (and
+ * OS) has AVX-512F.  The micro-kernel is the outer-product form of ukernel_simd.template.c with
+ * 24 zmm accumulators (12 rows x 2 vectors), leaving 8 registers for B and the broadcasts.
+ * Blocking: a 12 x KC sliver of A and a KC x 32 sliver of B stay in L1 (KC*176 B float),
+ * the MC x KC block of A in L2, the KC x NC panel of B in L3.
+ */
+#include "fnn_internal.h"
+
+#ifdef FNN_HAVE_X86_KERNELS
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,prefer-vector-width=512")
+#include <immintrin.h>
+
+#define FNN_USE_FMA 1
+
+/* ---- float ---- */
+#define FNN_T float
+#define FNN_SUF f32
+#define FNN_IS_F64 0
+#include "epilogue.template.c"
+#define VT __m512
+#define VL 16
+#define V_LD(p) _mm512_loadu_ps(p)
+#define V_ST(p, v) _mm512_storeu_ps((p), (v))
+#define V_BC(x) _mm512_set1_ps(x)
+#define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
+#define V_ZERO() _mm512_setzero_ps()
+#define V_ADD(a, b) _mm512_add_ps((a), (b))
+#define UK_MR 12
+#define SM_NV 4
+#define SM_R 4
+#include "ukernel_simd.template.c"
+#undef VT
+#undef VL
+#undef V_LD
+#undef V_ST
+#undef V_BC
+#undef V_FMA
+#undef V_ZERO
+#undef V_ADD
+#undef UK_MR
+#undef SM_NV
+#undef SM_R
+#undef FNN_T
+#undef FNN_SUF
+#undef FNN_IS_F64
+
+/* ---- double ---- */
+#define FNN_T double
+#define FNN_SUF f64
+#define FNN_IS_F64 1
+#include "epilogue.template.c"
+#define VT __m512d
+#define VL 8
+#define V_LD(p) _mm512_loadu_pd(p)
+#define V_ST(p, v) _mm512_storeu_pd((p), (v))
+#define V_BC(x) _mm512_set1_pd(x)
+#define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
+#define V_ZERO() _mm512_setzero_pd()
+#define V_ADD(a, b) _mm512_add_pd((a), (b))
+#define UK_MR 12
+#define SM_NV 4
+#define SM_R 4
+#include "ukernel_simd.template.c"
+#undef FNN_T
+#undef FNN_SUF
+#undef FNN_IS_F64
+
+#pragma GCC pop_options
+
+const fnn_ctx fnn_ctx_avx512 = {
+    FNN_ISA_AVX512,
+    /* mr, nr, mc, kc, nc */
+    {12, 32, 192, 384, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32},
+    {12, 16, 144, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64},
+};
+
+#endif /* FNN_HAVE_X86_KERNELS */

@@ -1,0 +1,36 @@
+/* kernels_portable.c -- the portable (plain C) context: 4x8 micro-kernels, epilogues, softmax.
+ *
+ * Design
+ * ------
+ * Compiled with the baseline flags only.  It is the only context on non-x86 builds and the
+ * fallback on x86 CPUs without AVX2+FMA; tests force it with fnn_set_isa(FNN_ISA_PORTABLE).
+ */
+#include "fnn_internal.h"
+
+#define PK_MR 4
+#define PK_NR 8
+
+#define FNN_T float
+#define FNN_SUF f32
+#define FNN_IS_F64 0
+#include "epilogue.template.c"
+#include "ukernel_portable.template.c"
+#undef FNN_T
+#undef FNN_SUF
+#undef FNN_IS_F64
+
+#define FNN_T double
+#define FNN_SUF f64
+#define FNN_IS_F64 1
+#include "epilogue.template.c"
+#include "ukernel_portable.template.c"
+#undef FNN_T
+#undef FNN_SUF
+#undef FNN_IS_F64
+
+const fnn_ctx fnn_ctx_portable = {
+    FNN_ISA_PORTABLE,
+    /* mr, nr, mc, kc, nc */
+    {PK_MR, PK_NR, 128, 256, 2048, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32},
+    {PK_MR, PK_NR, 128, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64},
+};

@@ -1,0 +1,152 @@
+/* loss.template.c -- the fused loss value and output delta of fnn_loss.h, for one type.
+ *
+ * Design
+ * ------
+ * #included by loss.c with FNN_T, FNN_SUF and FNN_EPS defined.  The output layer is narrow (a few
+ * to a few hundred columns) and this pass is O(m n) beside the O(m n k) products, so it is
+ * written for clarity: one row at a time, the activation written into D first and transformed
+ * into the delta in place.  Arithmetic inside a row is in the element type; the risk is summed
+ * in double.  libm's exp/log/log1p/tanh are used in double precision for float too: this pass
+ * is not the bottleneck, and it keeps float results within rounding of the reference.
+ */
+
+#define LFN(name) FNN_LCAT(name, FNN_SUF)
+#define T FNN_T
+
+/* act(z) for the elementwise activations */
+static T LFN(fnn_loss_act)(int act, T z)
+{
+    switch (act) {
+    case FNN_RELU:
+        return z > 0 ? z : (T)0;
+    case FNN_SIGMOID: {
+        const double e = exp(-fabs((double)z));
+        return (T)(z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
+    }
+    case FNN_TANH:
+        return (T)tanh((double)z);
+    case FNN_STEP:
+        return z > 0 ? (T)1 : (T)0;
+    default:
+        return z;
+    }
+}
+
+/* act'(a), from the output a */
+static T LFN(fnn_loss_dact)(int act, T a)
+{
+    switch (act) {
+    case FNN_RELU:
+        return a > 0 ? (T)1 : (T)0;
+    case FNN_SIGMOID:
+        return a * ((T)1 - a);
+    case FNN_TANH:
+        return (T)1 - a * a;
+    case FNN_STEP:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static T LFN(fnn_clip01)(T a)
+{
+    const T eps = (T)FNN_EPS;
+    return a < eps ? eps : (a > (T)1 - eps ? (T)1 - eps : a);
+}
+
+/* d loss_i / da for one output a with target y; adds loss_i's term to *row unless row is NULL */
+static T LFN(fnn_loss_general)(int loss, T a, T y, double *row)
+{
+    if (loss == FNN_LOSS_MSE) {
+        if (row)
+            *row += ((double)a - y) * ((double)a - y);
+        return (T)2 * (a - y);
+    }
+    const T c = LFN(fnn_clip01)(a);
+    if (loss == FNN_LOSS_BCE) {
+        if (row)
+            *row -= y * log((double)c) + ((T)1 - y) * log1p(-(double)c);
+        return (c - y) / (c * ((T)1 - c));
+    }
+    if (row)
+        *row -= y * log((double)c);
+    return -y / c;
+}
+
+int LFN(fnn_loss_delta)(ptrdiff_t m, ptrdiff_t n, const T *Z, const T *Y, int loss, int act,
+                        T *D, double *risk)
+{
+    ptrdiff_t i, j;
+    double total = 0.0;
+    if (m < 1 || n < 1 || !Z || !Y || !D || !risk)
+        return FNN_EINVAL;
+    if (loss < FNN_LOSS_MSE || loss > FNN_LOSS_CE || act < FNN_IDENTITY || act > FNN_SOFTMAX)
+        return FNN_EINVAL;
+    const T inv_m = (T)(1.0 / (double)m);
+    const int fused = (loss == FNN_LOSS_MSE && act == FNN_IDENTITY)
+                      || (loss == FNN_LOSS_BCE && act == FNN_SIGMOID)
+                      || (loss == FNN_LOSS_CE && act == FNN_SOFTMAX);
+    for (i = 0; i < m; ++i) {
+        const T *z = Z + i * n, *y = Y + i * n;
+        T *d = D + i * n;
+        double row = 0.0;
+        /* the output activations, into d */
+        if (act == FNN_SOFTMAX) {
+            T zmax = z[0];
+            double sum = 0.0;
+            for (j = 1; j < n; ++j)
+                zmax = z[j] > zmax ? z[j] : zmax;
+            for (j = 0; j < n; ++j) {
+                d[j] = (T)exp((double)(z[j] - zmax));
+                sum += d[j];
+            }
+            for (j = 0; j < n; ++j)
+                d[j] = (T)(d[j] / sum);
+            if (fused) { /* cross-entropy from the logits: logsumexp(z) sum(y) - <y, z> */
+                double ysum = 0.0, yz = 0.0;
+                for (j = 0; j < n; ++j) {
+                    ysum += y[j];
+                    yz += (double)y[j] * z[j];
+                }
+                row = ((double)zmax + log(sum)) * ysum - yz;
+            }
+        } else {
+            for (j = 0; j < n; ++j)
+                d[j] = LFN(fnn_loss_act)(act, z[j]);
+        }
+        if (fused) {
+            const T scale = loss == FNN_LOSS_MSE ? (T)2 * inv_m : inv_m;
+            for (j = 0; j < n; ++j) {
+                const double zj = z[j], yj = y[j];
+                if (loss == FNN_LOSS_MSE)
+                    row += (zj - yj) * (zj - yj);
+                else if (loss == FNN_LOSS_BCE)
+                    row += (zj > 0 ? zj : 0.0) - zj * yj + log1p(exp(-fabs(zj)));
+                d[j] = (d[j] - y[j]) * scale;
+            }
+        } else {
+            /* the general chain rule: g = d loss_i / dA, then D = act.backward(A, g) / m */
+            if (act == FNN_SOFTMAX) { /* D = A (g - <g, A>): two passes, g recomputed */
+                double ga = 0.0;
+                for (j = 0; j < n; ++j)
+                    ga += (double)LFN(fnn_loss_general)(loss, d[j], y[j], &row) * d[j];
+                for (j = 0; j < n; ++j) {
+                    const T g = LFN(fnn_loss_general)(loss, d[j], y[j], NULL);
+                    d[j] = d[j] * (T)((double)g - ga) * inv_m;
+                }
+            } else {
+                for (j = 0; j < n; ++j) {
+                    const T g = LFN(fnn_loss_general)(loss, d[j], y[j], &row);
+                    d[j] = g * LFN(fnn_loss_dact)(act, d[j]) * inv_m;
+                }
+            }
+        }
+        total += row;
+    }
+    *risk = total / (double)m;
+    return FNN_OK;
+}
+
+#undef LFN
+#undef T

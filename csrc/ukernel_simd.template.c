@@ -1,0 +1,151 @@
+/* ukernel_simd.template.c -- register-blocked GEMM micro-kernel and small-m kernel, one type.
+ *
+ * Design
+ * ------
+ * #included by kernels_avx2.c and kernels_avx512.c once per type.  The includer defines
+ *   FNN_T, FNN_SUF          element type and suffix (f32|f64)
+ *   VT, VL                  SIMD vector type and its number of lanes
+ *   V_LD(p) V_ST(p,v) V_BC(x) V_FMA(a,b,c) V_ZERO() V_ADD(a,b)   intrinsics for that ISA
+ *   UK_MR                   rows of the micro-tile: 6 or 12; the tile is UK_MR x (2*VL)
+ *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4)
+ * Micro-kernel (outer-product form, B rows of 2 vectors, A elements broadcast): UK_MR*2
+ * accumulators live in named registers for the whole k loop; C is touched once at the end
+ * (stored, or added to when accumulate != 0; never read otherwise, so it may hold NaN).
+ */
+#define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
+#define T FNN_T
+
+#define UK_ROW(r)                                                                                  \
+    ar = V_BC(a[r]);                                                                               \
+    c##r##_0 = V_FMA(ar, b0, c##r##_0);                                                            \
+    c##r##_1 = V_FMA(ar, b1, c##r##_1);
+#define UK_DECL(r) VT c##r##_0 = V_ZERO(), c##r##_1 = V_ZERO();
+#define UK_STORE(r)                                                                                \
+    if (accumulate) {                                                                              \
+        V_ST(c + r * ldc, V_ADD(V_LD(c + r * ldc), c##r##_0));                                     \
+        V_ST(c + r * ldc + VL, V_ADD(V_LD(c + r * ldc + VL), c##r##_1));                           \
+    } else {                                                                                       \
+        V_ST(c + r * ldc, c##r##_0);                                                               \
+        V_ST(c + r * ldc + VL, c##r##_1);                                                          \
+    }
+
+/* k      IN  depth of the packed slivers
+   a      IN  packed A sliver, a[p*UK_MR + r]
+   b      IN  packed B sliver, b[p*2*VL + j]
+   c      OUT UK_MR x 2*VL tile, row stride ldc
+   accumulate IN  0: c = a.b ; 1: c += a.b */
+static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, const T *restrict b, T *restrict c,
+                        ptrdiff_t ldc, int accumulate)
+{
+    ptrdiff_t p;
+    VT ar, b0, b1;
+    UK_DECL(0) UK_DECL(1) UK_DECL(2) UK_DECL(3) UK_DECL(4) UK_DECL(5)
+#if UK_MR == 12
+    UK_DECL(6) UK_DECL(7) UK_DECL(8) UK_DECL(9) UK_DECL(10) UK_DECL(11)
+#endif
+    for (p = 0; p < k; ++p) {
+        b0 = V_LD(b);
+        b1 = V_LD(b + VL);
+        UK_ROW(0) UK_ROW(1) UK_ROW(2) UK_ROW(3) UK_ROW(4) UK_ROW(5)
+#if UK_MR == 12
+        UK_ROW(6) UK_ROW(7) UK_ROW(8) UK_ROW(9) UK_ROW(10) UK_ROW(11)
+#endif
+        a += UK_MR;
+        b += 2 * VL;
+    }
+    UK_STORE(0) UK_STORE(1) UK_STORE(2) UK_STORE(3) UK_STORE(4) UK_STORE(5)
+#if UK_MR == 12
+    UK_STORE(6) UK_STORE(7) UK_STORE(8) UK_STORE(9) UK_STORE(10) UK_STORE(11)
+#endif
+}
+
+/* Small-m block: C[R x NV*VL] = A[R x k] . B[k x NV*VL], B rows contiguous.  R and NV are
+   compile-time constants at every call site, so the loops unroll and acc stays in registers. */
+static inline __attribute__((always_inline)) void
+FN(fnn_smallm_blk)(const int R, const int NV, ptrdiff_t k, const T *restrict A, ptrdiff_t rsa,
+                   ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb, T *restrict C, ptrdiff_t ldc)
+{
+    VT acc[4][SM_NV], bv[SM_NV];
+    ptrdiff_t p;
+    int r, v;
+    for (r = 0; r < R; ++r)
+        for (v = 0; v < NV; ++v)
+            acc[r][v] = V_ZERO();
+    for (p = 0; p < k; ++p) {
+        const T *restrict bp = B + p * rsb;
+        for (v = 0; v < NV; ++v)
+            bv[v] = V_LD(bp + v * VL);
+        for (r = 0; r < R; ++r) {
+            const VT av = V_BC(A[r * rsa + p * csa]);
+            for (v = 0; v < NV; ++v)
+                acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+        }
+    }
+    for (r = 0; r < R; ++r)
+        for (v = 0; v < NV; ++v)
+            V_ST(C + r * ldc + v * VL, acc[r][v]);
+}
+
+static inline __attribute__((always_inline)) void
+FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
+                    ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
+{
+    ptrdiff_t j = 0, p;
+    int r;
+    for (; j + SM_NV * VL <= n; j += SM_NV * VL)
+        FN(fnn_smallm_blk)(R, SM_NV, k, A, rsa, csa, B + j, rsb, C + j, ldc);
+    for (; j + VL <= n; j += VL)
+        FN(fnn_smallm_blk)(R, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc);
+    if (j < n) {
+        /* fewer than VL columns left: pad them through a local tile */
+        T tb[VL], tc[4 * VL];
+        VT acc[4];
+        for (r = 0; r < R; ++r)
+            acc[r] = V_ZERO();
+        for (p = 0; p < k; ++p) {
+            ptrdiff_t jj;
+            for (jj = 0; jj < VL; ++jj)
+                tb[jj] = j + jj < n ? B[p * rsb + j + jj] : (T)0;
+            const VT bv = V_LD(tb);
+            for (r = 0; r < R; ++r)
+                acc[r] = V_FMA(V_BC(A[r * rsa + p * csa]), bv, acc[r]);
+        }
+        for (r = 0; r < R; ++r) {
+            ptrdiff_t jj;
+            V_ST(tc + r * VL, acc[r]);
+            for (jj = 0; j + jj < n; ++jj)
+                C[r * ldc + j + jj] = tc[r * VL + jj];
+        }
+    }
+}
+
+/* m, n, k IN sizes (any m; called for small m)
+   A       IN  A[i*rsa + p*csa]
+   B       IN  B[p*rsb + j], rows contiguous
+   C       OUT C[i*ldc + j] = (A.B)(i,j), written, never read */
+static void FN(fnn_smallm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
+                           ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
+{
+    ptrdiff_t i = 0;
+    for (; i + SM_R <= m; i += SM_R)
+        FN(fnn_smallm_rows)(SM_R, n, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc);
+    switch (m - i) {
+    case 3:
+        FN(fnn_smallm_rows)(3, n, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc);
+        break;
+    case 2:
+        FN(fnn_smallm_rows)(2, n, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc);
+        break;
+    case 1:
+        FN(fnn_smallm_rows)(1, n, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc);
+        break;
+    default:
+        break;
+    }
+}
+
+#undef UK_ROW
+#undef UK_DECL
+#undef UK_STORE
+#undef FN
+#undef T

@@ -1,0 +1,64 @@
+# The C kernels of csrc/ (fastnn.h, fnn_loss.h), declared nogil for the Cython wrappers.
+
+cdef extern from "fastnn.h" nogil:
+    enum:
+        FNN_OK
+        FNN_EINVAL
+        FNN_ENOMEM
+        FNN_EISA
+        FNN_SOFTMAX
+    int fnn_best_isa()
+    int fnn_get_isa()
+    int fnn_set_isa(int isa)
+    const char *fnn_isa_name(int isa)
+    int fnn_openmp_enabled()
+    int fnn_omp_max_threads()
+    void fnn_release_buffers()
+
+    ctypedef struct fnn_epilogue_f32:
+        int kind
+        int act
+        const float *bias
+        const float *aux
+        Py_ssize_t ldaux
+    ctypedef struct fnn_epilogue_f64:
+        int kind
+        int act
+        const double *bias
+        const double *aux
+        Py_ssize_t ldaux
+
+    int fnn_gemm_f32(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *A, Py_ssize_t rsa,
+                     Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float *C,
+                     Py_ssize_t ldc, const fnn_epilogue_f32 *ep, int n_threads)
+    int fnn_gemm_f64(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const double *A, Py_ssize_t rsa,
+                     Py_ssize_t csa, const double *B, Py_ssize_t rsb, Py_ssize_t csb, double *C,
+                     Py_ssize_t ldc, const fnn_epilogue_f64 *ep, int n_threads)
+    int fnn_dense_forward_f32(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, const float *X,
+                              const float *W, const float *b, int act, float *out, int n_threads)
+    int fnn_dense_forward_f64(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, const double *X,
+                              const double *W, const double *b, int act, double *out,
+                              int n_threads)
+    int fnn_dense_backward_f32(Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
+                               const float *A_prev, const float *W, const float *D, int act_prev,
+                               float *dW, float *db, float *D_prev, int n_threads)
+    int fnn_dense_backward_f64(Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
+                               const double *A_prev, const double *W, const double *D,
+                               int act_prev, double *dW, double *db, double *D_prev,
+                               int n_threads)
+    int fnn_sgd_update_f32(Py_ssize_t size, float *param, const float *grad, double lr,
+                           float *velocity, double momentum, int nesterov, double weight_decay)
+    int fnn_sgd_update_f64(Py_ssize_t size, double *param, const double *grad, double lr,
+                           double *velocity, double momentum, int nesterov, double weight_decay)
+    int fnn_adam_update_f32(Py_ssize_t size, float *param, const float *grad, float *m, float *v,
+                            long long t, double lr, double beta1, double beta2, double eps,
+                            double weight_decay)
+    int fnn_adam_update_f64(Py_ssize_t size, double *param, const double *grad, double *m,
+                            double *v, long long t, double lr, double beta1, double beta2,
+                            double eps, double weight_decay)
+
+cdef extern from "fnn_loss.h" nogil:
+    int fnn_loss_delta_f32(Py_ssize_t m, Py_ssize_t n, const float *Z, const float *Y, int loss,
+                           int act, float *D, double *risk)
+    int fnn_loss_delta_f64(Py_ssize_t m, Py_ssize_t n, const double *Z, const double *Y,
+                           int loss, int act, double *D, double *risk)

@@ -1,0 +1,131 @@
+"""The C kernels: every instruction-set path, 1 and 2 threads, strided GEMM operands, and the
+checks the Cython layer makes before it hands anything to C."""
+
+import numpy as np
+import pytest
+from conftest import tol
+
+import fastnn
+from fastnn import kernels
+
+ck = pytest.importorskip("fastnn._ckernels")
+if "cython" not in fastnn.available_backends():
+    pytest.skip("the cython backend is not available", allow_module_level=True)
+
+ORDER = ["portable", "avx2", "avx512"]
+ISAS = ORDER[: ORDER.index(ck.best_isa()) + 1]
+# beyond the cache blocks and micro-tiles: tall, wide, deep (large k), and skinny
+BIG_SHAPES = [(1, 784, 256), (2, 5000, 3), (300, 700, 520), (257, 33, 1031), (8, 1, 700)]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    before = ck.get_isa()
+    ck.set_isa(request.param)
+    yield request.param
+    ck.set_isa(before)
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(request.param)
+    yield request.param
+    fastnn.set_num_threads(before)
+
+
+def rand(rng, *shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+SMALL = [(1, 1, 1), (5, 1, 4), (7, 13, 29), (31, 17, 1), (13, 64, 33)]
+
+
+@pytest.mark.parametrize("shape", SMALL + BIG_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("activation", ["identity", "relu", "sigmoid", "tanh", "softmax"])
+def test_dense_forward_every_isa_and_thread_count(isa, threads, dtype, shape, activation):
+    m, k, n = shape
+    rng = np.random.default_rng(m + k + n)
+    X, W, b = rand(rng, m, k, dtype=dtype), rand(rng, k, n, dtype=dtype), rand(rng, n, dtype=dtype)
+    W /= np.sqrt(k)
+    out = np.full((m, n), np.nan, dtype)
+    kernels.dense_forward(X, W, b, activation, out=out, backend="cython")
+    want = kernels.dense_forward(X.astype(np.float64), W.astype(np.float64),
+                                 b.astype(np.float64), activation, backend="numpy")
+    np.testing.assert_allclose(out, want, **tol(dtype, k))
+
+
+@pytest.mark.parametrize("shape", SMALL + BIG_SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("activation_prev", [None, "relu", "tanh"])
+def test_dense_backward_every_isa_and_thread_count(isa, threads, dtype, shape, activation_prev):
+    m, n_in, n_out = shape
+    rng = np.random.default_rng(m * n_out + 1)
+    A = np.tanh(rand(rng, m, n_in)).astype(dtype)
+    if activation_prev == "relu":
+        A = np.maximum(A, 0)
+    W, D = rand(rng, n_in, n_out, dtype=dtype), rand(rng, m, n_out, dtype=dtype)
+    dW = np.full((n_in, n_out), np.nan, dtype)
+    db = np.full(n_out, np.nan, dtype)
+    D_prev = np.full((m, n_in), np.nan, dtype)
+    kernels.dense_backward(A, W, D, activation_prev, dW, db, D_prev, backend="cython")
+    want = kernels.dense_backward(A.astype(np.float64), W.astype(np.float64),
+                                  D.astype(np.float64), activation_prev, backend="numpy")
+    np.testing.assert_allclose(dW, want[0], **tol(dtype, m))
+    np.testing.assert_allclose(db, want[1], **tol(dtype, m))
+    if activation_prev is not None:
+        np.testing.assert_allclose(D_prev, want[2], **tol(dtype, n_out))
+
+
+def test_one_and_two_threads_agree(dtype):
+    rng = np.random.default_rng(0)
+    X, W, b = rand(rng, 512, 300, dtype=dtype), rand(rng, 300, 700, dtype=dtype), rand(rng, 700,
+                                                                                     dtype=dtype)
+    results = []
+    for n in (1, 2):
+        out = np.empty((512, 700), dtype)
+        ck.dense_forward(X, W, b, 1, out, n)
+        results.append(out)
+    np.testing.assert_allclose(results[0], results[1], **tol(dtype))
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (37, 300, 19), (129, 257, 65)], ids=str)
+def test_gemm_with_transposed_operands(isa, dtype, ta, tb, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m)
+    A = rand(rng, k, m, dtype=dtype).T if ta else rand(rng, m, k, dtype=dtype)
+    B = rand(rng, n, k, dtype=dtype).T if tb else rand(rng, k, n, dtype=dtype)
+    out = np.full((m, n), np.nan, dtype)
+    ck.gemm(A, B, out)
+    np.testing.assert_allclose(out, A.astype(np.float64) @ B.astype(np.float64), **tol(dtype, k))
+
+
+def test_the_cython_layer_checks_what_it_hands_to_c():
+    X, W, b = np.ones((3, 4)), np.ones((4, 2)), np.ones(2)
+    out = np.empty((3, 2))
+    with pytest.raises(TypeError, match="ndarray"):
+        ck.dense_forward([[1.0] * 4] * 3, W, b, 0, out)
+    with pytest.raises(TypeError, match="dtype"):
+        ck.dense_forward(X.astype(np.float32), W, b, 0, out)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ck.dense_forward(np.asfortranarray(np.ones((3, 4))), W, b, 0, out)
+    with pytest.raises(ValueError, match="shape"):
+        ck.dense_forward(X, W, b, 0, np.empty((2, 2)))
+    with pytest.raises(ValueError, match="overlap"):
+        ck.dense_forward(X, W, b, 0, X.reshape(-1)[:6].reshape(3, 2))
+    ro = np.empty((3, 2))
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="writeable"):
+        ck.dense_forward(X, W, b, 0, ro)
+    with pytest.raises(ValueError, match="invalid argument"):
+        ck.dense_forward(X, W, b, 99, out)
+    with pytest.raises(ValueError, match="output layer"):
+        ck.dense_backward(X, W, np.ones((3, 2)), 5, np.empty((4, 2)), np.empty(2), np.empty((3, 4)))
+    with pytest.raises(ValueError, match="unknown instruction set"):
+        ck.set_isa("sse9")
+
+
+def test_show_config_names_the_micro_kernel():
+    info = fastnn.config_info()
+    assert info["simd"] == ck.get_isa() and info["simd"] in ORDER
+    assert isinstance(info["openmp"], bool)
