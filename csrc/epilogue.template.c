@@ -9,8 +9,9 @@
  * in r, 2^n assembled in the exponent bits), which gcc vectorises; with FNN_USE_FMA the Horner
  * steps use fma().
  *   sigmoid(z) = 1/(1+e) or e/(1+e) with e = exp(-|z|)  (no overflow for any z)
- *   tanh(z)    = z P(z^2) for |z| < 0.4 (Taylor), else sign(z) (1-t)/(1+t), t = exp(-2|z|)
- *                (the cancellation in 1-t is at most a factor 1.8 there)
+ *   tanh(z)    double: z P(z^2) for |z| < 0.4 (Taylor), else sign(z) (1-t)/(1+t), t = exp(-2|z|)
+ *                (the cancellation in 1-t is at most a factor 1.8 there);
+ *              float: a rational minimax approximation (no exp), 4e-7 relative
  * Accuracy: a few ulp of the type (float: ~3e-7 relative, double: ~1e-15 relative).
  * exp(x) for x below about -87 (float) / -708 (double) returns 0 instead of a subnormal.
  */
@@ -95,12 +96,12 @@ static inline T FN(fnn_expneg)(T x)
     return x < (T)EXP_LO ? (T)0 : y;
 }
 
+#if FNN_IS_F64
 static inline T FN(fnn_tanh1)(T z)
 {
     const T az = z < 0 ? -z : z;
     const T z2 = z * z;
     T p; /* tanh(z)/z - 1 = z2 * P(z2) */
-#if FNN_IS_F64
     p = 2.6147711512907546e-06;
     p = MADD(p, z2, -6.451689215655431e-06);
     p = MADD(p, z2, 1.5918905069328964e-05);
@@ -115,21 +116,39 @@ static inline T FN(fnn_tanh1)(T z)
     p = MADD(p, z2, -0.05396825396825397);
     p = MADD(p, z2, 0.13333333333333333);
     p = MADD(p, z2, -0.3333333333333333);
-#else
-    p = -0.0014558343870513183f;
-    p = MADD(p, z2, 0.003592128036572481f);
-    p = MADD(p, z2, -0.008863235529902197f);
-    p = MADD(p, z2, 0.021869488536155203f);
-    p = MADD(p, z2, -0.05396825396825397f);
-    p = MADD(p, z2, 0.13333333333333333f);
-    p = MADD(p, z2, -0.3333333333333333f);
-#endif
     const T small = MADD(z * z2, p, z);
     const T t = FN(fnn_expneg)((T)-2 * az);
     T big = ((T)1 - t) / ((T)1 + t);
     big = z < 0 ? -big : big;
     return az < (T)0.4 ? small : big;
 }
+#else
+/* float: odd rational minimax approximation on [-7.9, 7.9] (the one of Eigen's
+   generic_fast_tanh_float), max relative error 4e-7; no exp, one division. */
+static inline T FN(fnn_tanh1)(T z)
+{
+    const T zc = z > 7.90531110763549805f ? 7.90531110763549805f
+                 : (z < -7.90531110763549805f ? -7.90531110763549805f : z);
+    const T z2 = zc * zc;
+    T p = -2.76076847742355e-16f, q;
+    p = MADD(p, z2, 2.00018790482477e-13f);
+    p = MADD(p, z2, -8.60467152213735e-11f);
+    p = MADD(p, z2, 5.12229709037114e-08f);
+    p = MADD(p, z2, 1.48572235717979e-05f);
+    p = MADD(p, z2, 6.37261928875436e-04f);
+    p = MADD(p, z2, 4.89352455891786e-03f);
+    p = p * zc;
+    q = 1.19825839466702e-06f;
+    q = MADD(q, z2, 1.18534705686654e-04f);
+    q = MADD(q, z2, 2.26843463243900e-03f);
+    q = MADD(q, z2, 4.89352518554385e-03f);
+    {
+        const T y = p / q;
+        const T az = z < 0 ? -z : z;
+        return az < 0.0004f ? z : y; /* also keeps NaN */
+    }
+}
+#endif
 
 static inline T FN(fnn_sigmoid1)(T z)
 {
@@ -210,18 +229,38 @@ static void FN(fnn_epi)(const EP *ep, T *c, ptrdiff_t ldc, ptrdiff_t i0, ptrdiff
     }
 }
 
+/* Row-wise softmax.  Max and sum use 16 independent partial results so that they vectorise
+   (a single running max/sum is a serial dependency chain); the order is fixed, so results are
+   reproducible. */
 static void FN(fnn_softmax_rows)(T *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n)
 {
     ptrdiff_t i, j;
+    int l;
     for (i = 0; i < m; ++i) {
         T *restrict cr = c + i * ldc;
-        T mx = cr[0], s = 0;
-        for (j = 1; j < n; ++j)
-            mx = cr[j] > mx ? cr[j] : mx;
+        T part[16], mx, s;
+        for (l = 0; l < 16; ++l)
+            part[l] = cr[0];
+        for (j = 0; j + 16 <= n; j += 16)
+            for (l = 0; l < 16; ++l)
+                part[l] = cr[j + l] > part[l] ? cr[j + l] : part[l];
+        for (; j < n; ++j)
+            part[0] = cr[j] > part[0] ? cr[j] : part[0];
+        mx = part[0];
+        for (l = 1; l < 16; ++l)
+            mx = part[l] > mx ? part[l] : mx;
         for (j = 0; j < n; ++j)
             cr[j] = FN(fnn_expneg)(cr[j] - mx);
-        for (j = 0; j < n; ++j)
-            s += cr[j];
+        for (l = 0; l < 16; ++l)
+            part[l] = 0;
+        for (j = 0; j + 16 <= n; j += 16)
+            for (l = 0; l < 16; ++l)
+                part[l] += cr[j + l];
+        for (; j < n; ++j)
+            part[0] += cr[j];
+        s = 0;
+        for (l = 0; l < 16; ++l)
+            s += part[l];
         s = (T)1 / s;
         for (j = 0; j < n; ++j)
             cr[j] *= s;

@@ -49,7 +49,15 @@ typedef void (*fnn_smallmfn_f64)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const do
                                ptrdiff_t rsa, ptrdiff_t csa, const double *B, ptrdiff_t rsb,
                                double *C, ptrdiff_t ldc);
 /* In-place max-subtracted softmax of each of the m rows of length n. */
+typedef void (*fnn_packafn_f32)(ptrdiff_t mc, ptrdiff_t kc, const float *A, ptrdiff_t rsa,
+                                 ptrdiff_t csa, float *Ap);
+typedef void (*fnn_packbfn_f32)(ptrdiff_t kc, ptrdiff_t nc, const float *B, ptrdiff_t rsb,
+                                 ptrdiff_t csb, float *Bp);
 typedef void (*fnn_softmaxfn_f32)(float *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n);
+typedef void (*fnn_packafn_f64)(ptrdiff_t mc, ptrdiff_t kc, const double *A, ptrdiff_t rsa,
+                                 ptrdiff_t csa, double *Ap);
+typedef void (*fnn_packbfn_f64)(ptrdiff_t kc, ptrdiff_t nc, const double *B, ptrdiff_t rsb,
+                                 ptrdiff_t csb, double *Bp);
 typedef void (*fnn_softmaxfn_f64)(double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n);
 
 typedef struct {
@@ -58,6 +66,8 @@ typedef struct {
     fnn_epifn_f32 epi;
     fnn_smallmfn_f32 smallm;
     fnn_softmaxfn_f32 softmax;
+    fnn_packafn_f32 pack_a; /* MR-row slivers, see pack.template.c */
+    fnn_packbfn_f32 pack_b; /* NR-column slivers */
 } fnn_kern_f32;
 
 typedef struct {
@@ -66,6 +76,8 @@ typedef struct {
     fnn_epifn_f64 epi;
     fnn_smallmfn_f64 smallm;
     fnn_softmaxfn_f64 softmax;
+    fnn_packafn_f64 pack_a; /* MR-row slivers, see pack.template.c */
+    fnn_packbfn_f64 pack_b; /* NR-column slivers */
 } fnn_kern_f64;
 
 typedef struct {
@@ -90,7 +102,9 @@ void *fnn_buffer_get(int slot, size_t bytes);
 void fnn_buffer_done(int slot, void *p);
 
 /* Minimum flop count (2*m*n*k) before the GEMM uses more than one thread. */
+#ifndef FNN_PAR_MIN_FLOPS
 #define FNN_PAR_MIN_FLOPS 3000000.0
+#endif
 /* Products with m <= FNN_SMALLM_MAX (and csb == 1) skip packing. */
 #define FNN_SMALLM_MAX 4
 

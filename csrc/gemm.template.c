@@ -5,7 +5,7 @@
  * #included by gemm.c once per type with FNN_T / FNN_SUF defined.  Goto/BLIS loop nest
  *     jc (NC columns of B/C) > pc (KC of the depth) > ic (MC rows of A/C) > jr (NR) > ir (MR)
  * B's KC x NC panel and A's MC x KC block are packed (from any strides, zero-padded to whole
- * slivers) into per-thread buffers; the micro-kernel of the current ISA context computes an
+ * slivers, by the ISA's pack functions) into per-thread buffers; the micro-kernel of the current ISA context computes an
  * MR x NR tile; edge tiles are computed into a scratch tile and copied.  After the last KC
  * block a tile is final, and the epilogue is applied to it right away, while it is in L1.
  *
@@ -27,62 +27,6 @@
 #define T FNN_T
 #define EP FNN_CAT(fnn_epilogue_, FNN_SUF)
 #define KERN FNN_CAT(fnn_kern_, FNN_SUF)
-
-/* Packs the mc x kc block A(i,p) = A[i*rsa + p*csa] into MR-row slivers Ap[sliver][p*MR + r]. */
-static void FN(pack_a)(ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa, ptrdiff_t csa,
-                       ptrdiff_t MR, T *restrict Ap)
-{
-    ptrdiff_t ir, r, p;
-    for (ir = 0; ir < mc; ir += MR, Ap += MR * kc) {
-        const ptrdiff_t mr = mc - ir < MR ? mc - ir : MR;
-        const T *a = A + ir * rsa;
-        if (csa == 1) { /* rows contiguous: read along them */
-            for (r = 0; r < mr; ++r)
-                for (p = 0; p < kc; ++p)
-                    Ap[p * MR + r] = a[r * rsa + p];
-        } else if (rsa == 1) { /* columns contiguous: a straight copy per p */
-            for (p = 0; p < kc; ++p)
-                for (r = 0; r < mr; ++r)
-                    Ap[p * MR + r] = a[p * csa + r];
-        } else {
-            for (p = 0; p < kc; ++p)
-                for (r = 0; r < mr; ++r)
-                    Ap[p * MR + r] = a[r * rsa + p * csa];
-        }
-        if (mr < MR)
-            for (p = 0; p < kc; ++p)
-                for (r = mr; r < MR; ++r)
-                    Ap[p * MR + r] = 0;
-    }
-}
-
-/* Packs the kc x nc panel B(p,j) = B[p*rsb + j*csb] into NR-column slivers Bp[sliver][p*NR + j]. */
-static void FN(pack_b)(ptrdiff_t kc, ptrdiff_t nc, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                       ptrdiff_t NR, T *restrict Bp)
-{
-    ptrdiff_t jr, j, p;
-    for (jr = 0; jr < nc; jr += NR, Bp += NR * kc) {
-        const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
-        const T *b = B + jr * csb;
-        if (csb == 1) {
-            for (p = 0; p < kc; ++p)
-                for (j = 0; j < nr; ++j)
-                    Bp[p * NR + j] = b[p * rsb + j];
-        } else if (rsb == 1) {
-            for (j = 0; j < nr; ++j)
-                for (p = 0; p < kc; ++p)
-                    Bp[p * NR + j] = b[j * csb + p];
-        } else {
-            for (p = 0; p < kc; ++p)
-                for (j = 0; j < nr; ++j)
-                    Bp[p * NR + j] = b[p * rsb + j * csb];
-        }
-        if (nr < NR)
-            for (p = 0; p < kc; ++p)
-                for (j = nr; j < NR; ++j)
-                    Bp[p * NR + j] = 0;
-    }
-}
 
 /* Serial blocked GEMM of one sub-block: C[m x n] = A.B (k > 0), then ep on each final tile.
    ep is NULL for a plain store; its bias/aux are already offset to this sub-block. */
@@ -113,10 +57,10 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
         for (pc = 0; pc < k; pc += KC) {
             const ptrdiff_t kc = k - pc < KC ? k - pc : KC;
             const int accumulate = pc > 0, last = pc + kc == k;
-            FN(pack_b)(kc, nc, B + pc * rsb + jc * csb, rsb, csb, NR, Bp);
+            kn->pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bp);
             for (ic = 0; ic < m; ic += MC) {
                 const ptrdiff_t mc = m - ic < MC ? m - ic : MC;
-                FN(pack_a)(mc, kc, A + ic * rsa + pc * csa, rsa, csa, MR, Ap);
+                kn->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
                 for (jr = 0; jr < nc; jr += NR) {
                     const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
                     for (ir = 0; ir < mc; ir += MR) {

@@ -33,6 +33,11 @@
 #define SM_NV 2
 #define SM_R 4
 #include "ukernel_simd.template.c"
+#define PK_MR 6
+#define PK_NR 16
+#include "pack.template.c"
+#undef PK_MR
+#undef PK_NR
 #undef VT
 #undef VL
 #undef V_LD
@@ -65,6 +70,11 @@
 #define SM_NV 2
 #define SM_R 4
 #include "ukernel_simd.template.c"
+#define PK_MR 6
+#define PK_NR 8
+#include "pack.template.c"
+#undef PK_MR
+#undef PK_NR
 #undef FNN_T
 #undef FNN_SUF
 #undef FNN_IS_F64
@@ -74,8 +84,8 @@
 const fnn_ctx fnn_ctx_avx2 = {
     FNN_ISA_AVX2,
     /* mr, nr, mc, kc, nc */
-    {6, 16, 144, 256, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32},
-    {6, 8, 96, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64},
+    {6, 16, 144, 256, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
+    {6, 8, 96, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
 };
 
 #endif /* FNN_HAVE_X86_KERNELS */

@@ -19,6 +19,13 @@ def main(argv=None):
     train.add_argument("--backend", default="auto")
     train.add_argument("--seed", type=int, default=0)
     sub.add_parser("info", help="print fastnn.show_config()")
+    bench = sub.add_parser("bench", help="benchmark fastnn against NumPy and its peers")
+    bench.add_argument("--quick", action="store_true", help="fewer, smaller cases (about 1 min)")
+    bench.add_argument("--json", metavar="FILE", help="save the results as JSON")
+    bench.add_argument("--plot", metavar="FILE", help="plot the speedups (needs matplotlib)")
+    bench.add_argument("--group", action="append", help="only this group (repeatable): gemm, "
+                       "dense_forward, dense_backward, sgd_update, train_epoch, predict")
+    bench.add_argument("--threads", type=int, help="threads for every library (default: all)")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -27,6 +34,11 @@ def main(argv=None):
 
     if args.command == "info":
         fastnn.show_config()
+        return 0
+    if args.command == "bench":
+        from fastnn import bench as _bench
+
+        _bench.main(args.quick, args.json, args.plot, args.group, args.threads)
         return 0
 
     from sklearn.datasets import load_digits

@@ -1,0 +1,117 @@
+"""Flags of the Numba kernels, in one place: caching, fastmath subsets, parallel thresholds.
+
+Design
+------
+``fastnn/backends/numba.py`` builds every kernel through :func:`jit`, so the flags below are the
+only place where compilation options are chosen (the stumpy / pynndescent habit).
+
+Cache directory. Numba caches compiled code in ``__pycache__`` next to the source unless
+``NUMBA_CACHE_DIR`` is set, and an installed package's directory may be read-only. When the user
+has not set ``NUMBA_CACHE_DIR``, fastnn's kernels cache under :func:`cache_dir`
+(``$XDG_CACHE_HOME/fastnn/numba``, default ``~/.cache/fastnn/numba``; ``FASTNN_NUMBA_CACHE_DIR``
+overrides it). Numba's cache locator reads ``numba.config.CACHE_DIR`` once, when a dispatcher is
+created with ``cache=True`` (``Dispatcher.enable_caching``), long before anything is compiled; so
+:func:`jit` sets that value only for the duration of each decoration and restores it at once. The
+process environment and other libraries' Numba functions are left alone. A directory that cannot
+be written makes Numba fall back to its own locators (``__pycache__``, then its user-wide cache).
+
+fastmath. Only ``{"contract"}`` (fused multiply-add) is used, in the products and the activation
+epilogues: it changes rounding within the tolerance of a product, never NaN or inf handling. The
+losses and the optimizer updates use no fastmath flag at all (they sit next to the divergence
+checks, which rely on NaN and inf propagating).
+
+Parallel thresholds. A Numba parallel region costs a few microseconds (waking the workqueue or
+TBB/OpenMP pool), so each kernel runs its serial variant when the work is below the thresholds
+below, measured on a 2-core AVX-512 machine (see the backend module's Design block).
+Environment overrides: ``FASTNN_NUMBA_CACHE=0`` (no on-disk cache), ``FASTNN_NUMBA_PARALLEL=0``
+(serial variants only).
+"""
+
+import contextlib
+import os
+import sys
+
+__all__ = [
+    "CACHE", "PARALLEL", "FASTMATH_PRODUCT", "FASTMATH_EXACT",
+    "PARALLEL_MIN_EPILOGUE", "PARALLEL_MIN_LOSS", "PARALLEL_MIN_UPDATE",
+    "cache_dir", "jit",
+]
+
+
+def _flag(name, default):
+    return os.environ.get(name, "1" if default else "0").strip().lower() not in ("0", "false", "no",
+                                                                                "off", "")
+
+
+CACHE = _flag("FASTNN_NUMBA_CACHE", True)
+PARALLEL = _flag("FASTNN_NUMBA_PARALLEL", True)
+
+# fastmath subsets (LLVM flags): products and activations may contract a*b+c into an fma
+FASTMATH_PRODUCT = {"contract"}
+FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay meaningful
+
+# Smallest work (elements touched) for which the parallel variant is used; below, serial.
+# Measured with /tmp/numbadev: on 2 cores a prange region costs ~3-5 us, which the elementwise
+# epilogues (~0.2-1 ns/element) and updates (~0.5 ns/element) only repay above ~16-32 K elements.
+PARALLEL_MIN_EPILOGUE = 32768  # output elements of dense_forward / D_prev / db
+PARALLEL_MIN_LOSS = 16384  # elements of Z (the loss pass calls exp/log: ~10 ns/element)
+PARALLEL_MIN_UPDATE = 65536  # parameters of an SGD / Adam step (memory-bound)
+
+
+def cache_dir():
+    """The directory fastnn's Numba kernels are cached in (``None``: Numba's own choice).
+
+    ``NUMBA_CACHE_DIR`` when the user set it (Numba then uses it for everything), else
+    ``FASTNN_NUMBA_CACHE_DIR``, else the platform's user cache directory + ``fastnn/numba``.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    if os.environ.get("FASTNN_NUMBA_CACHE_DIR"):
+        return os.environ["FASTNN_NUMBA_CACHE_DIR"]
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    if not os.path.isabs(base):  # XDG says relative paths are invalid: ignore them
+        base = os.path.expanduser("~/.cache")
+    return os.path.join(base, "fastnn", "numba")
+
+
+@contextlib.contextmanager
+def _numba_cache_dir(path):
+    """Point Numba's user-provided cache locator at ``path`` while dispatchers are created."""
+    from numba.core import config
+
+    before = config.CACHE_DIR
+    config.CACHE_DIR = path
+    try:
+        yield
+    finally:
+        config.CACHE_DIR = before
+
+
+def jit(func, *, parallel=False, fastmath=False, name=None):
+    """``numba.njit`` with fastnn's flags; ``name`` renames the compiled copy of ``func``.
+
+    Serial and parallel variants are built from one Python function: each gets its own
+    ``__qualname__`` so that their on-disk cache files never collide (Numba's cache index does
+    not include the ``parallel`` flag).
+    """
+    import types
+
+    import numba
+
+    if name is not None:
+        func = types.FunctionType(func.__code__, func.__globals__, name, func.__defaults__,
+                                  func.__closure__)
+        func.__qualname__ = name
+    if isinstance(fastmath, (set, frozenset)):
+        fastmath = set(fastmath)  # Numba takes a bool, dict or set
+    options = dict(cache=CACHE, parallel=parallel and PARALLEL, fastmath=fastmath,
+                   nogil=True, error_model="numpy")
+    if not CACHE:
+        return numba.njit(**options)(func)
+    with _numba_cache_dir(cache_dir()):
+        return numba.njit(**options)(func)
