@@ -62,3 +62,34 @@ cdef extern from "fnn_loss.h" nogil:
                            int act, float *D, double *risk)
     int fnn_loss_delta_f64(Py_ssize_t m, Py_ssize_t n, const double *Z, const double *Y,
                            int loss, int act, double *D, double *risk)
+
+cdef extern from "fnn_train.h" nogil:
+    enum:
+        FNN_EDIVERGED
+        FNN_OPT_SGD
+        FNN_OPT_ADAM
+    ctypedef struct fnn_optimizer:
+        int kind
+        double lr, weight_decay, momentum
+        int nesterov
+        double beta1, beta2, eps
+        long long t
+    int fnn_train_epoch_f32(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts, int loss,
+                            float **W, float **b, const float *X, const float *Y, Py_ssize_t n,
+                            const long long *indices, Py_ssize_t n_indices, Py_ssize_t batch_size,
+                            fnn_optimizer *opt, float **state1, float **state2, float *Xb,
+                            float *Yb, float **A, float **D, float **dW, float **db,
+                            int n_threads, double *mean_loss, Py_ssize_t *failed_step)
+    int fnn_train_epoch_f64(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts, int loss,
+                            double **W, double **b, const double *X, const double *Y,
+                            Py_ssize_t n, const long long *indices, Py_ssize_t n_indices,
+                            Py_ssize_t batch_size, fnn_optimizer *opt, double **state1,
+                            double **state2, double *Xb, double *Yb, double **A, double **D,
+                            double **dW, double **db, int n_threads, double *mean_loss,
+                            Py_ssize_t *failed_step)
+    int fnn_predict_f32(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts,
+                        const float **W, const float **b, Py_ssize_t m, const float *X,
+                        float *out, float *scratch0, float *scratch1, int n_threads)
+    int fnn_predict_f64(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts,
+                        const double **W, const double **b, Py_ssize_t m, const double *X,
+                        double *out, double *scratch0, double *scratch1, int n_threads)

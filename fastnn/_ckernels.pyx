@@ -13,6 +13,7 @@ arbitrary user input is done once, before, by ``fastnn.kernels`` and ``fastnn.Ne
 import os
 
 cimport numpy as cnp
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 
 cnp.import_array()
@@ -235,6 +236,218 @@ def adam_update(param, grad, m, v, long long step, double lr, double beta_1, dou
                                          weight_decay)
     if status != FNN_OK:
         _raise(status, "adam_update")
+
+
+# -- whole networks ------------------------------------------------------------------------------
+
+cdef class _Net:
+    """Pointer tables for a network's layers, checked once per call (freed with the object)."""
+    cdef Py_ssize_t L
+    cdef Py_ssize_t *sizes
+    cdef int *acts
+    cdef void **W
+    cdef void **b
+    cdef int typenum
+    cdef list keep  # the arrays whose data the pointers point to
+
+    def __cinit__(self, list weights, list biases, list acts, bint writeable):
+        self.L = len(weights)
+        if self.L < 1 or len(biases) != self.L or len(acts) != self.L:
+            raise ValueError("weights, biases and activations must have one entry per layer")
+        self.typenum = _typenum(weights[0])
+        self.sizes = <Py_ssize_t *>PyMem_Malloc((self.L + 1) * sizeof(Py_ssize_t))
+        self.acts = <int *>PyMem_Malloc(self.L * sizeof(int))
+        self.W = <void **>PyMem_Malloc(self.L * sizeof(void *))
+        self.b = <void **>PyMem_Malloc(self.L * sizeof(void *))
+        if not (self.sizes and self.acts and self.W and self.b):
+            raise MemoryError()
+        self.keep = []
+        cdef Py_ssize_t l
+        cdef cnp.ndarray w, bb
+        for l in range(self.L):
+            w = _arr(weights[l], self.typenum, 2, self.sizes[l] if l else -1, -1, writeable,
+                     f"weights[{l}]")
+            if l == 0:
+                self.sizes[0] = w.shape[0]
+            self.sizes[l + 1] = w.shape[1]
+            bb = _arr(biases[l], self.typenum, 1, w.shape[1], -1, writeable, f"biases[{l}]")
+            self.acts[l] = acts[l]
+            self.W[l] = cnp.PyArray_DATA(w)
+            self.b[l] = cnp.PyArray_DATA(bb)
+            self.keep += [w, bb]
+
+    def __dealloc__(self):
+        PyMem_Free(self.sizes)
+        PyMem_Free(self.acts)
+        PyMem_Free(self.W)
+        PyMem_Free(self.b)
+
+
+cdef void **_pointers(list arrays, int typenum, list shapes, bint allow_none, str name,
+                      list keep) except NULL:
+    """A malloc'ed table of data pointers of ``arrays`` (each checked against ``shapes``)."""
+    cdef Py_ssize_t i, n = len(arrays)
+    if n != len(shapes):
+        raise ValueError(f"{name} must have {len(shapes)} entries, got {n}")
+    cdef void **table = <void **>PyMem_Malloc(max(n, 1) * sizeof(void *))
+    if not table:
+        raise MemoryError()
+    cdef cnp.ndarray a
+    try:
+        for i in range(n):
+            if arrays[i] is None and allow_none:
+                table[i] = NULL
+                continue
+            shape = shapes[i]
+            a = _arr(arrays[i], typenum, len(shape), shape[0],
+                     shape[1] if len(shape) == 2 else -1, True, f"{name}[{i}]")
+            table[i] = cnp.PyArray_DATA(a)
+            keep.append(a)
+    except BaseException:
+        PyMem_Free(table)
+        raise
+    return table
+
+
+cdef int _distinct(list arrays) except -1:
+    """No two of ``arrays`` share memory (the C code writes some while reading others)."""
+    spans = sorted((<Py_ssize_t>cnp.PyArray_DATA(<cnp.ndarray>a),
+                    <Py_ssize_t>cnp.PyArray_DATA(<cnp.ndarray>a) + cnp.PyArray_NBYTES(a))
+                   for a in arrays if cnp.PyArray_NBYTES(a) > 0)
+    for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
+        if s1 < e0:
+            raise ValueError("the parameters, data, optimizer state and workspace arrays must "
+                             "not share memory")
+    return 0
+
+
+def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
+                Py_ssize_t batch_size, dict opt, list state1, list state2, Xb, Yb, list A,
+                list D, list dW, list db, int n_threads=0):
+    """One epoch of minibatch training in C (see csrc/fnn_train.h).
+
+    Returns ``(mean_loss, failed_step, t)``: ``failed_step`` is -1, or the 0-based step whose
+    loss or gradient was not finite (nothing of that step was applied); ``t`` is Adam's step
+    count after the epoch.
+    """
+    cdef _Net net = _Net(weights, biases, acts, True)
+    cdef int t = net.typenum
+    cdef Py_ssize_t L = net.L, l
+    cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[L]
+    cdef cnp.ndarray x = _arr(X, t, 2, -1, n_in, False, "X")
+    cdef Py_ssize_t n = x.shape[0]
+    cdef cnp.ndarray y = _arr(Y, t, 2, n, n_out, False, "Y")
+    cdef cnp.ndarray idx = _arr(indices, cnp.NPY_INT64, 1, -1, -1, False, "indices")
+    cdef cnp.ndarray xb = _arr(Xb, t, 2, -1, n_in, True, "Xb")
+    cdef Py_ssize_t S = xb.shape[0]
+    cdef cnp.ndarray yb = _arr(Yb, t, 2, S, n_out, True, "Yb")
+    if batch_size < 1 or batch_size > S:
+        raise ValueError(f"batch_size must lie in [1, {S}] (the workspace rows)")
+    kind = opt["kind"]
+    if kind not in ("sgd", "adam"):
+        raise ValueError(f"unknown optimizer kind {kind!r}")
+    cdef fnn_optimizer o
+    o.kind = FNN_OPT_SGD if kind == "sgd" else FNN_OPT_ADAM
+    o.lr = opt["lr"]; o.weight_decay = opt["weight_decay"]
+    o.momentum = opt.get("momentum", 0.0); o.nesterov = opt.get("nesterov", False)
+    o.beta1 = opt.get("beta_1", 0.9); o.beta2 = opt.get("beta_2", 0.999)
+    o.eps = opt.get("epsilon", 1e-8); o.t = opt.get("t", 0)
+    layer_rows = [(S, net.sizes[l + 1]) for l in range(L)]
+    param_shapes = []
+    for l in range(L):
+        param_shapes += [(net.sizes[l], net.sizes[l + 1]), (net.sizes[l + 1],)]
+    keep = []
+    cdef void **pA = NULL
+    cdef void **pD = NULL
+    cdef void **pdW = NULL
+    cdef void **pdb = NULL
+    cdef void **ps1 = NULL
+    cdef void **ps2 = NULL
+    cdef double mean_loss = 0.0
+    cdef Py_ssize_t failed = -1
+    cdef int status
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *py = cnp.PyArray_DATA(y)
+    cdef void *pxb = cnp.PyArray_DATA(xb)
+    cdef void *pyb = cnp.PyArray_DATA(yb)
+    cdef long long *pidx = <long long *>cnp.PyArray_DATA(idx)
+    cdef Py_ssize_t n_idx = cnp.PyArray_DIM(idx, 0)
+    try:
+        pA = _pointers(A, t, layer_rows, False, "A", keep)
+        pD = _pointers(D, t, layer_rows, False, "D", keep)
+        pdW = _pointers(dW, t, param_shapes[0::2], False, "dW", keep)
+        pdb = _pointers(db, t, param_shapes[1::2], False, "db", keep)
+        ps1 = _pointers(state1, t, param_shapes, True, "state1", keep)
+        ps2 = _pointers(state2, t, param_shapes, True, "state2", keep)
+        _distinct(net.keep + keep + [xb, yb, x, y])
+        with nogil:
+            if t == cnp.NPY_FLOAT32:
+                status = fnn_train_epoch_f32(L, net.sizes, net.acts, loss, <float **>net.W,
+                                             <float **>net.b, <float *>px, <float *>py, n, pidx,
+                                             n_idx, batch_size, &o, <float **>ps1,
+                                             <float **>ps2, <float *>pxb, <float *>pyb,
+                                             <float **>pA, <float **>pD, <float **>pdW,
+                                             <float **>pdb, _threads(n_threads), &mean_loss,
+                                             &failed)
+            else:
+                status = fnn_train_epoch_f64(L, net.sizes, net.acts, loss, <double **>net.W,
+                                             <double **>net.b, <double *>px, <double *>py, n,
+                                             pidx, n_idx, batch_size, &o, <double **>ps1,
+                                             <double **>ps2, <double *>pxb, <double *>pyb,
+                                             <double **>pA, <double **>pD, <double **>pdW,
+                                             <double **>pdb, _threads(n_threads), &mean_loss,
+                                             &failed)
+    finally:
+        PyMem_Free(pA); PyMem_Free(pD); PyMem_Free(pdW); PyMem_Free(pdb)
+        PyMem_Free(ps1); PyMem_Free(ps2)
+    if status == FNN_EDIVERGED:
+        return float("nan"), failed, o.t
+    if status != FNN_OK:
+        _raise(status, "train_epoch")
+    return mean_loss, -1, o.t
+
+
+def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, int n_threads=0):
+    """``out`` = the network's output for ``X``; ``scratch0``/``scratch1`` are 1-D buffers of at
+    least ``m * max(hidden sizes)`` elements (None for a network without hidden layers)."""
+    cdef _Net net = _Net(weights, biases, acts, False)
+    cdef int t = net.typenum
+    cdef Py_ssize_t L = net.L, l, widest = 0
+    cdef cnp.ndarray x = _arr(X, t, 2, -1, net.sizes[0], False, "X")
+    cdef Py_ssize_t m = x.shape[0]
+    cdef cnp.ndarray o = _arr(out, t, 2, m, net.sizes[L], True, "out")
+    for l in range(1, L):
+        widest = max(widest, net.sizes[l])
+    cdef void *p0 = NULL
+    cdef void *p1 = NULL
+    cdef cnp.ndarray s0, s1
+    bufs = [o, x]
+    if L > 1:
+        s0 = _arr(scratch0, t, 1, -1, -1, True, "scratch0")
+        s1 = _arr(scratch1, t, 1, -1, -1, True, "scratch1")
+        if cnp.PyArray_SIZE(s0) < m * widest or cnp.PyArray_SIZE(s1) < m * widest:
+            raise ValueError(f"the scratch buffers need {m * widest} elements each")
+        p0 = cnp.PyArray_DATA(s0)
+        p1 = cnp.PyArray_DATA(s1)
+        bufs += [s0, s1]
+    _distinct(bufs)
+    for a in net.keep:
+        _no_overlap(o, a, "out")
+    cdef void *px = cnp.PyArray_DATA(x)
+    cdef void *po = cnp.PyArray_DATA(o)
+    cdef int status
+    with nogil:
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_predict_f32(L, net.sizes, net.acts, <const float **>net.W,
+                                     <const float **>net.b, m, <float *>px, <float *>po,
+                                     <float *>p0, <float *>p1, _threads(n_threads))
+        else:
+            status = fnn_predict_f64(L, net.sizes, net.acts, <const double **>net.W,
+                                     <const double **>net.b, m, <double *>px, <double *>po,
+                                     <double *>p0, <double *>p1, _threads(n_threads))
+    if status != FNN_OK:
+        _raise(status, "predict")
+    return out
 
 
 # -- the bare product (benchmarks and tests) -----------------------------------------------------

@@ -71,6 +71,13 @@ class SGD(Optimizer):
             return {"velocity": [None] * len(params)}
         return {"velocity": [np.zeros_like(p) for p in params]}
 
+    def kernel_args(self, lr, state):
+        """(hyperparameters, first and second state buffer per parameter) for compiled loops."""
+        args = {"kind": "sgd", "lr": lr, "weight_decay": self.weight_decay,
+                "momentum": self.momentum, "nesterov": self.nesterov}
+        velocity = state["velocity"]
+        return args, velocity, [None] * len(velocity)
+
     def step(self, backend, params, grads, state, lr, decays):
         for p, g, v, decay in zip(params, grads, state["velocity"], decays):
             backend.sgd_update(p, g, lr, v, self.momentum, self.nesterov,
@@ -96,6 +103,12 @@ class Adam(Optimizer):
             "v": [np.zeros_like(p) for p in params],
         }
 
+    def kernel_args(self, lr, state):
+        args = {"kind": "adam", "lr": lr, "weight_decay": self.weight_decay,
+                "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
+                "t": state["t"]}
+        return args, state["m"], state["v"]
+
     def step(self, backend, params, grads, state, lr, decays):
         state["t"] += 1
         for p, g, m, v, decay in zip(params, grads, state["m"], state["v"], decays):
@@ -111,6 +124,25 @@ def check_optimizer(optimizer):
     return optimizer
 
 
+def _uniform_subsets(rng, n, size, count):
+    """``count`` independent uniformly random ``size``-subsets of ``range(n)``, concatenated.
+
+    Small subsets (``size**2 <= n``, where a repeat is unlikely) are drawn with replacement, all
+    at once, and the rows holding a repeat are drawn again: conditioned on having no repeat, a
+    row is a uniform ordered draw without replacement. Larger subsets come from one partial
+    shuffle per row, of which there are then fewer than ``sqrt(n)``.
+    """
+    if size * size <= n:
+        rows = rng.integers(0, n, (count, size))
+        while True:
+            s = np.sort(rows, axis=1)
+            bad = np.flatnonzero(np.any(s[:, 1:] == s[:, :-1], axis=1))
+            if bad.size == 0:
+                return rows.reshape(-1)
+            rows[bad] = rng.integers(0, n, (bad.size, size))
+    return np.concatenate([rng.permutation(n)[:size] for _ in range(count)])
+
+
 def epoch_indices(rng, n_samples, batch_size, sampling="shuffle", shuffle=True):
     """The sample indices of one epoch, batch after batch, as one int64 array.
 
@@ -122,10 +154,7 @@ def epoch_indices(rng, n_samples, batch_size, sampling="shuffle", shuffle=True):
     if sampling not in SAMPLINGS:
         raise ValueError(f"unknown sampling {sampling!r}; expected one of {list(SAMPLINGS)}")
     if sampling == "uniform" and batch_size < n_samples:
-        steps = math.ceil(n_samples / batch_size)
-        return np.concatenate(
-            [rng.choice(n_samples, batch_size, replace=False) for _ in range(steps)]
-        ).astype(np.int64, copy=False)
+        return _uniform_subsets(rng, n_samples, batch_size, math.ceil(n_samples / batch_size))
     if shuffle:
         return rng.permutation(n_samples).astype(np.int64, copy=False)
     return np.arange(n_samples, dtype=np.int64)

@@ -17,11 +17,20 @@ import numpy as np
 from ..activations import get_activation
 from ..losses import loss_and_delta as _reference_loss_and_delta
 
-__all__ = ["Backend", "DivergenceError", "Workspace"]
+__all__ = ["Backend", "DivergenceError", "Workspace", "diverged"]
 
 
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss or gradient; the weights are the last finite ones."""
+
+
+def diverged(epoch, step):
+    """The error every backend raises when step ``step`` of epoch ``epoch`` (0-based) diverged."""
+    return DivergenceError(
+        f"training diverged at epoch {epoch + 1}, step {step + 1}: the loss or a gradient "
+        "became non-finite (the weights are those before that step); lower the learning rate "
+        "or scale the inputs"
+    )
 
 
 class Workspace:
@@ -153,16 +162,10 @@ class Backend:
             self.forward_train(weights, biases, activations, Xb, outs)
             risk, _ = self.loss_and_delta(outs[-1], Yb, loss, activations[-1], D=deltas[-1])
             if not np.isfinite(risk):
-                raise DivergenceError(
-                    f"the loss became {risk} at epoch {epoch + 1}, step {step + 1}; "
-                    "lower the learning rate or scale the inputs"
-                )
+                raise diverged(epoch, step)
             self.backward(weights, activations, Xb, outs, deltas, ws.dW, ws.db)
-            if not all(np.isfinite(np.sum(g)) for g in grads):
-                raise DivergenceError(
-                    f"a gradient became non-finite at epoch {epoch + 1}, step {step + 1}; "
-                    "lower the learning rate or scale the inputs"
-                )
+            if not all(np.all(np.isfinite(g)) for g in grads):
+                raise diverged(epoch, step)
             optimizer.step(self, params, grads, state, lr, decays)
             total += risk * s
         return total / len(indices)

@@ -1,9 +1,11 @@
 """The C backend: the hand-written kernels of csrc/, through the Cython extension.
 
-It overrides the hot operations of the reference backend; the network-level loops (``predict``,
-``train_epoch``) are inherited and so call these kernels. Every kernel gets the thread count of
-``fastnn.set_num_threads``.
+It overrides the hot operations of the reference backend, and runs whole epochs of training
+(``train_epoch``) and whole-network inference (``predict``) inside C: no Python and no allocation
+per minibatch or per layer. Every kernel gets the thread count of ``fastnn.set_num_threads``.
 """
+
+import threading
 
 import numpy as np
 
@@ -11,7 +13,7 @@ from .. import _ckernels
 from .._config import get_num_threads
 from ..activations import ACTIVATIONS
 from ..losses import LOSSES
-from .base import Backend
+from .base import Backend, diverged
 
 __all__ = ["CythonBackend", "get_isa", "set_isa", "best_isa"]
 
@@ -58,3 +60,41 @@ class CythonBackend(Backend):
     def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                     weight_decay=0.0):
         _ckernels.adam_update(param, grad, m, v, t, lr, beta_1, beta_2, epsilon, weight_decay)
+
+    def predict(self, weights, biases, activations, X):
+        m = X.shape[0]
+        out = np.empty((m, weights[-1].shape[1]), dtype=X.dtype)
+        widest = max((W.shape[1] for W in weights[:-1]), default=0)
+        s0 = s1 = None
+        if widest:
+            s0, s1 = _scratch(X.dtype, m * widest)
+        codes = [ACTIVATIONS[a].code for a in activations]
+        return _ckernels.predict(weights, biases, codes, X, out, s0, s1, get_num_threads())
+
+    def train_epoch(self, weights, biases, activations, loss, X, Y, indices, batch_size,
+                    optimizer, state, workspace, lr, epoch=0):
+        ws = workspace
+        args, state1, state2 = optimizer.kernel_args(lr, state)
+        codes = [ACTIVATIONS[a].code for a in activations]
+        mean_loss, failed, t = _ckernels.train_epoch(
+            weights, biases, codes, LOSSES[loss].code, X, Y, indices, batch_size, args, state1,
+            state2, ws.X, ws.Y, ws.A, ws.D, ws.dW, ws.db, get_num_threads())
+        if "t" in state:
+            state["t"] = t
+        if failed >= 0:
+            raise diverged(epoch, failed)
+        return mean_loss
+
+
+_local = threading.local()
+
+
+def _scratch(dtype, size):
+    """Two inference buffers of at least ``size`` elements, kept per thread and grown on demand
+    (so repeated predictions allocate only their output)."""
+    key = np.dtype(dtype).name
+    bufs = getattr(_local, key, None)
+    if bufs is None or bufs[0].size < size:
+        bufs = (np.empty(size, dtype), np.empty(size, dtype))
+        setattr(_local, key, bufs)
+    return bufs[0][:size], bufs[1][:size]

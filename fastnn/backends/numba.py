@@ -127,7 +127,7 @@ _P64 = (1 / 6227020800, 1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 
         1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)
 
 
-@overload(_expneg, inline="always", fastmath=cfg.FASTMATH_PRODUCT)
+@overload(_expneg, inline="always")
 def _expneg_impl(x):
     if x == types.float32:
         lo, magic, log2e, hi, lo2 = (_F32[k] for k in ("lo", "magic", "log2e", "ln2_hi", "ln2_lo"))
@@ -199,7 +199,7 @@ def _tanh1(z):
     """``tanh(z)``: Taylor for |z| < 0.4, else sign(z) (1-t)/(1+t) with t = exp(-2|z|)."""
 
 
-@overload(_tanh1, inline="always", fastmath=cfg.FASTMATH_PRODUCT)
+@overload(_tanh1, inline="always")
 def _tanh1_impl(z):
     if z not in (types.float32, types.float64):
         return None
@@ -226,7 +226,7 @@ def _sigmoid1(z):
     """``1/(1+e^-z)``, stable for any ``z``: ``e = exp(-|z|)`` never overflows."""
 
 
-@overload(_sigmoid1, inline="always", fastmath=cfg.FASTMATH_PRODUCT)
+@overload(_sigmoid1, inline="always")
 def _sigmoid1_impl(z):
     if z not in (types.float32, types.float64):
         return None

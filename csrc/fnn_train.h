@@ -1,0 +1,64 @@
+/* fnn_train.h -- whole epochs of minibatch training and whole-network inference, in C.
+ *
+ * A network of L layers: W[l] [sizes[l] x sizes[l+1]], b[l] [sizes[l+1]], acts[l] its activation
+ * (acts[L-1] the output activation, applied inside the fused loss while training).
+ * All arrays are C-contiguous and of one type.  Nothing is allocated: every buffer is the
+ * caller's, allocated once per fit (training) or cached across calls (inference).
+ */
+#ifndef FNN_TRAIN_H
+#define FNN_TRAIN_H
+
+#include <stddef.h>
+
+/* a step produced a non-finite loss or gradient: nothing of that step was applied */
+enum { FNN_EDIVERGED = -4 };
+enum { FNN_OPT_SGD = 0, FNN_OPT_ADAM = 1 };
+
+/* Optimizer hyperparameters; `t` (Adam's step count) is read and advanced. */
+typedef struct {
+    int kind;          /* FNN_OPT_SGD or FNN_OPT_ADAM */
+    double lr, weight_decay;       /* weight decay applies to the weights, not the biases */
+    double momentum; int nesterov; /* SGD */
+    double beta1, beta2, eps;      /* Adam */
+    long long t;
+} fnn_optimizer;
+
+/* One epoch: batch j holds the samples indices[j*S .. min((j+1)*S, n_indices)) with
+ * S = batch_size; each gets the forward pass, the fused loss and output delta, the delta
+ * recursion and one optimizer step.
+ *   IN      L, sizes[L+1], acts[L], loss (FNN_LOSS_*), X [n x sizes[0]], Y [n x sizes[L]],
+ *           indices[n_indices] (each in [0, n)), batch_size >= 1
+ *   IN/OUT  W[L], b[L]; state1[2L], state2[2L] per parameter in the order W0, b0, W1, b1, ...
+ *           (SGD: state1 = velocity or NULL when momentum == 0; Adam: state1 = m, state2 = v);
+ *           opt->t
+ *   SCRATCH Xb [S x sizes[0]], Yb [S x sizes[L]], A[L], D[L] [S x sizes[l+1]],
+ *           dW[L], db[L] shaped like W, b
+ *   OUT     *mean_loss: sum over batches of risk * batch rows / n_indices
+ *           *failed_step: on FNN_EDIVERGED, the 0-based step that diverged
+ * Returns FNN_OK, FNN_EDIVERGED, or FNN_EINVAL (bad sizes, an index out of range, NULL). */
+int fnn_train_epoch_f32(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
+                        float *const *W, float *const *b, const float *X, const float *Y,
+                        ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,
+                        ptrdiff_t batch_size, fnn_optimizer *opt, float *const *state1,
+                        float *const *state2, float *Xb, float *Yb, float *const *A,
+                        float *const *D, float *const *dW, float *const *db, int n_threads,
+                        double *mean_loss, ptrdiff_t *failed_step);
+int fnn_train_epoch_f64(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
+                        double *const *W, double *const *b, const double *X, const double *Y,
+                        ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,
+                        ptrdiff_t batch_size, fnn_optimizer *opt, double *const *state1,
+                        double *const *state2, double *Xb, double *Yb, double *const *A,
+                        double *const *D, double *const *dW, double *const *db, int n_threads,
+                        double *mean_loss, ptrdiff_t *failed_step);
+
+/* Inference: out [m x sizes[L]] = the network's output for X [m x sizes[0]].
+ *   SCRATCH two buffers of m * max(sizes[1..L-1]) elements each (may be NULL when L == 1). */
+int fnn_predict_f32(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts,
+                    const float *const *W, const float *const *b, ptrdiff_t m, const float *X,
+                    float *out, float *scratch0, float *scratch1, int n_threads);
+int fnn_predict_f64(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts,
+                    const double *const *W, const double *const *b, ptrdiff_t m,
+                    const double *X, double *out, double *scratch0, double *scratch1,
+                    int n_threads);
+
+#endif /* FNN_TRAIN_H */
