@@ -32,8 +32,18 @@ cdef int _raise(int status, str what) except -1:
 
 
 cdef cnp.ndarray _arr(object a, int typenum, int ndim, Py_ssize_t d0, Py_ssize_t d1,
-                      bint writeable, str name):
-    """``a`` as an ndarray, checked; d0/d1 < 0 accept any size."""
+                      bint writeable, str name, Py_ssize_t index=-1):
+    """``a`` as an ndarray, checked; d0/d1 < 0 accept any size. ``name[index]`` names it in
+    errors (formatted only then: this is on the path of every call)."""
+    if not cnp.PyArray_Check(a) or cnp.PyArray_TYPE(<cnp.ndarray>a) != typenum or (
+            cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim) or not cnp.PyArray_IS_C_CONTIGUOUS(
+            <cnp.ndarray>a) or (writeable and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)):
+        pass
+    elif (d0 < 0 or cnp.PyArray_DIM(<cnp.ndarray>a, 0) == d0) and (
+            ndim != 2 or d1 < 0 or cnp.PyArray_DIM(<cnp.ndarray>a, 1) == d1):
+        return <cnp.ndarray>a
+    if index >= 0:
+        name = f"{name}[{index}]"
     if not cnp.PyArray_Check(a):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
     cdef cnp.ndarray arr = <cnp.ndarray>a
@@ -266,11 +276,11 @@ cdef class _Net:
         cdef cnp.ndarray w, bb
         for l in range(self.L):
             w = _arr(weights[l], self.typenum, 2, self.sizes[l] if l else -1, -1, writeable,
-                     f"weights[{l}]")
+                     "weights", l)
             if l == 0:
                 self.sizes[0] = w.shape[0]
             self.sizes[l + 1] = w.shape[1]
-            bb = _arr(biases[l], self.typenum, 1, w.shape[1], -1, writeable, f"biases[{l}]")
+            bb = _arr(biases[l], self.typenum, 1, w.shape[1], -1, writeable, "biases", l)
             self.acts[l] = acts[l]
             self.W[l] = cnp.PyArray_DATA(w)
             self.b[l] = cnp.PyArray_DATA(bb)
@@ -300,7 +310,7 @@ cdef void **_pointers(list arrays, int typenum, list shapes, bint allow_none, st
                 continue
             shape = shapes[i]
             a = _arr(arrays[i], typenum, len(shape), shape[0],
-                     shape[1] if len(shape) == 2 else -1, True, f"{name}[{i}]")
+                     shape[1] if len(shape) == 2 else -1, True, name, i)
             table[i] = cnp.PyArray_DATA(a)
             keep.append(a)
     except BaseException:
