@@ -1,5 +1,6 @@
 """Run-time configuration: one thread count for OpenMP, Numba and BLAS; ``show_config``."""
 
+import contextlib
 import os
 import platform
 import sys
@@ -37,6 +38,26 @@ def set_num_threads(n):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n, user_api="blas")
+
+
+@contextlib.contextmanager
+def num_threads(n):
+    """Within the block, use ``n`` threads (``None``: leave the setting alone)."""
+    if n is None:
+        yield
+        return
+    before = _num_threads
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(before if before is not None else _default_threads())
+        _restore(before)
+
+
+def _restore(value):
+    global _num_threads
+    _num_threads = value
 
 
 def config_info():

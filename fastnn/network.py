@@ -22,7 +22,7 @@ from .backends import DivergenceError, Workspace, get_backend
 from .losses import get_loss
 from .optim import check_optimizer, epoch_indices
 
-__all__ = ["Network", "History", "load", "FORMAT_VERSION"]
+__all__ = ["Network", "History", "Trainer", "load", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _FORMAT_NAME = "fastnn.Network"
@@ -199,25 +199,11 @@ class Network:
             X_val, Y_val = self._check_XY(*validation_data)
         epoch_indices(self.rng, 1, 1, sampling)  # validates sampling before any work
 
-        params = [p for pair in zip(self.weights, self.biases) for p in pair]
-        state = optimizer.init_state(params)
-        workspace = Workspace(self.sizes, batch_size, self.dtype)
+        trainer = Trainer(self, X, Y, batch_size, optimizer, sampling, shuffle)
         history = History()
         for epoch in range(epochs):
             start = time.perf_counter()
-            indices = epoch_indices(self.rng, n, batch_size, sampling, shuffle)
-            snapshot = [p.copy() for p in params]
-            try:
-                with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked
-                    mean_loss = self.backend.train_epoch(
-                        self.weights, self.biases, self.activations, self.loss_name, X, Y,
-                        indices, batch_size, optimizer, state, workspace,
-                        optimizer.lr_at(epoch), epoch)
-            except DivergenceError:
-                if not all(np.all(np.isfinite(p)) for p in params):
-                    for p, saved in zip(params, snapshot):
-                        p[...] = saved
-                raise
+            mean_loss = trainer.run_epoch(epoch, optimizer.lr_at(epoch))
             history.loss.append(mean_loss)
             history.epoch_time.append(time.perf_counter() - start)
             if validation_data is not None:
@@ -264,6 +250,49 @@ class Network:
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            raise
+
+
+class Trainer:
+    """Epoch-by-epoch training of one network on one data set, with state kept between epochs.
+
+    ``Network.fit`` and the scikit-learn estimators drive it: each ``run_epoch`` draws the
+    epoch's batches from the network's generator and hands the whole epoch to the backend. The
+    workspace is allocated once here; the optimizer state (velocities, Adam moments) lives in
+    ``state`` and may be passed in to continue an earlier training. ``X`` and ``Y`` must be
+    checked already.
+    """
+
+    def __init__(self, net, X, Y, batch_size, optimizer, sampling="shuffle", shuffle=True,
+                 state=None):
+        self.net, self.X, self.Y = net, X, Y
+        self.batch_size = min(batch_size, X.shape[0])
+        self.optimizer, self.sampling, self.shuffle = optimizer, sampling, shuffle
+        epoch_indices(net.rng, 1, 1, sampling)  # validates sampling before any work
+        self.params = [p for pair in zip(net.weights, net.biases) for p in pair]
+        self.state = optimizer.init_state(self.params) if state is None else state
+        self.workspace = Workspace(net.sizes, self.batch_size, net.dtype)
+
+    def run_epoch(self, epoch, lr):
+        """Train one epoch at learning rate ``lr``; returns its mean loss.
+
+        On ``DivergenceError`` the network keeps finite weights: those after the last good
+        step, or those at the start of the epoch if an update overflowed.
+        """
+        net = self.net
+        indices = epoch_indices(net.rng, self.X.shape[0], self.batch_size, self.sampling,
+                                self.shuffle)
+        snapshot = [p.copy() for p in self.params]
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked
+                return net.backend.train_epoch(
+                    net.weights, net.biases, net.activations, net.loss_name, self.X, self.Y,
+                    indices, self.batch_size, self.optimizer, self.state, self.workspace, lr,
+                    epoch)
+        except DivergenceError:
+            if not all(np.all(np.isfinite(p)) for p in self.params):
+                for p, saved in zip(self.params, snapshot):
+                    p[...] = saved
             raise
 
 
