@@ -22,7 +22,7 @@ checks, which rely on NaN and inf propagating).
 
 Parallel thresholds. A Numba parallel region costs a few microseconds (waking the workqueue or
 TBB/OpenMP pool), so each kernel runs its serial variant when the work is below the thresholds
-below, measured on a 2-core AVX-512 machine (see the backend module's Design block).
+below, measured on a 2-core AVX-512 machine (the numbers are next to them).
 Environment overrides: ``FASTNN_NUMBA_CACHE=0`` (no on-disk cache), ``FASTNN_NUMBA_PARALLEL=0``
 (serial variants only).
 """
@@ -33,7 +33,8 @@ import sys
 
 __all__ = [
     "CACHE", "PARALLEL", "FASTMATH_PRODUCT", "FASTMATH_EXACT",
-    "PARALLEL_MIN_EPILOGUE", "PARALLEL_MIN_LOSS", "PARALLEL_MIN_UPDATE",
+    "PARALLEL_MIN_EPILOGUE", "PARALLEL_MIN_EPILOGUE_EXP", "PARALLEL_MIN_LOSS",
+    "PARALLEL_MIN_UPDATE",
     "cache_dir", "jit",
 ]
 
@@ -50,12 +51,19 @@ PARALLEL = _flag("FASTNN_NUMBA_PARALLEL", True)
 FASTMATH_PRODUCT = {"contract"}
 FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay meaningful
 
-# Smallest work (elements touched) for which the parallel variant is used; below, serial.
-# Measured with /tmp/numbadev: on 2 cores a prange region costs ~3-5 us, which the elementwise
-# epilogues (~0.2-1 ns/element) and updates (~0.5 ns/element) only repay above ~16-32 K elements.
-PARALLEL_MIN_EPILOGUE = 32768  # output elements of dense_forward / D_prev / db
-PARALLEL_MIN_LOSS = 16384  # elements of Z (the loss pass calls exp/log: ~10 ns/element)
-PARALLEL_MIN_UPDATE = 65536  # parameters of an SGD / Adam step (memory-bound)
+# Smallest work (elements) for which the parallel variant is used; below it, the serial one.
+# Measured on 2 cores (AVX-512) with /tmp/numbadev/thresh.py, each variant timed alone (best of
+# 200): a Numba prange region costs ~5 us; relu/identity/step epilogues (~0.35 ns/element) never
+# repaid it up to 262 K outputs (93 us serial vs 118 us parallel); the exp-based ones (tanh,
+# sigmoid, softmax: ~1 ns/element) break even near 32 K (17 us vs 19 us at 16 K, 84 vs 69 at 64 K);
+# the loss (libm exp/log in double, ~8 ns/element) wins from 4 K (32 vs 20 us); SGD with momentum
+# breaks even near 8-16 K (7.4 vs 9.0 us at 4 K, 35 vs 21 us at 16 K). Thresholds sit at about twice
+# the break-even point: a parallel region right after a multi-threaded BLAS product also pays
+# for waking threads the BLAS pool is still spinning on.
+PARALLEL_MIN_EPILOGUE = 1 << 20  # outputs of a cheap epilogue (identity, relu, step; D_prev; db)
+PARALLEL_MIN_EPILOGUE_EXP = 1 << 16  # outputs of an exp-based epilogue (sigmoid, tanh, softmax)
+PARALLEL_MIN_LOSS = 1 << 13  # elements of Z
+PARALLEL_MIN_UPDATE = 1 << 15  # parameters of an SGD / Adam step
 
 
 def cache_dir():

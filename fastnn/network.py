@@ -85,6 +85,7 @@ class Network:
             seed = check_positive_int(seed, "seed", minimum=0)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self.metadata = {}  # name -> array, saved and loaded with the network
         self.weights, self.biases = [], []
         for layer, (n_in, n_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:])):
             if self.activations[layer] == "relu":
@@ -182,7 +183,7 @@ class Network:
         validation_data : (X_val, Y_val), optional
             Its loss is recorded after each epoch in ``history.val_loss``.
         verbose : int
-            ``> 0`` prints one line per epoch.
+            ``1`` shows a progress bar over the epochs (tqdm), ``2`` prints one line per epoch.
 
         If the loss or a gradient becomes non-finite, ``fastnn.DivergenceError`` names the
         epoch and step, and the network keeps the last finite weights.
@@ -201,21 +202,34 @@ class Network:
 
         trainer = Trainer(self, X, Y, batch_size, optimizer, sampling, shuffle)
         history = History()
-        for epoch in range(epochs):
-            start = time.perf_counter()
-            mean_loss = trainer.run_epoch(epoch, optimizer.lr_at(epoch))
-            history.loss.append(mean_loss)
-            history.epoch_time.append(time.perf_counter() - start)
-            if validation_data is not None:
-                outs = self._outputs(X_val)
-                val, _ = self.backend.loss_and_delta(outs[-1], Y_val, self.loss_name,
-                                                     self.output_activation)
-                history.val_loss.append(val)
-            if verbose:
-                line = f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.6f}"
+        bar = None
+        if verbose == 1:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=epochs, unit="epoch", leave=True)
+        try:
+            for epoch in range(epochs):
+                start = time.perf_counter()
+                mean_loss = trainer.run_epoch(epoch, optimizer.lr_at(epoch))
+                history.loss.append(mean_loss)
+                history.epoch_time.append(time.perf_counter() - start)
                 if validation_data is not None:
-                    line += f"  val_loss {history.val_loss[-1]:.6f}"
-                print(line + f"  ({history.epoch_time[-1]:.3f} s)")
+                    outs = self._outputs(X_val)
+                    val, _ = self.backend.loss_and_delta(outs[-1], Y_val, self.loss_name,
+                                                         self.output_activation)
+                    history.val_loss.append(val)
+                if bar is not None:
+                    bar.set_postfix(loss=f"{mean_loss:.4f}", **(
+                        {"val_loss": f"{history.val_loss[-1]:.4f}"} if history.val_loss else {}))
+                    bar.update()
+                elif verbose:
+                    line = f"epoch {epoch + 1}/{epochs}  loss {mean_loss:.6f}"
+                    if validation_data is not None:
+                        line += f"  val_loss {history.val_loss[-1]:.6f}"
+                    print(line + f"  ({history.epoch_time[-1]:.3f} s)")
+        finally:
+            if bar is not None:
+                bar.close()
         return history
 
     # -- persistence ---------------------------------------------------------------------------
@@ -239,6 +253,12 @@ class Network:
         for layer, (W, b) in enumerate(zip(self.weights, self.biases)):
             arrays[f"W{layer}"] = W
             arrays[f"b{layer}"] = b
+        for key, value in self.metadata.items():
+            value = np.asarray(value)
+            if value.dtype.hasobject:
+                raise TypeError(f"metadata {key!r} holds Python objects; only plain arrays "
+                                "(numbers, strings) can be saved")
+            arrays[f"meta.{key}"] = value
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
         try:
@@ -299,6 +319,8 @@ class Trainer:
 def load(path, backend="auto"):
     """Read a network written by ``Network.save``; never executes code from the file."""
     path = os.fspath(path)
+    if os.path.isfile(path) and not zipfile.is_zipfile(path):
+        raise ValueError(f"{path} is not a fastnn model file (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {key: f[key] for key in f.files}
@@ -331,6 +353,7 @@ def load(path, backend="auto"):
                 raise ValueError(f"layer {layer} holds NaN or infinity")
             net.weights[layer][...] = W
             net.biases[layer][...] = b
+        net.metadata = {key[5:]: value for key, value in data.items() if key.startswith("meta.")}
     except KeyError as exc:
         raise ValueError(f"{path} is not a complete fastnn model file: {exc} is missing") from exc
     except (TypeError, ValueError) as exc:

@@ -447,24 +447,51 @@ def _loss_delta(Z, Y, loss, act, D, row_risk):
     return risk / m
 
 
-def _sgd_update(w, g, lr, v, momentum, mode, wd):
-    """mode 0: w -= lr (g + wd w); 1: heavy ball; 2: Nesterov. Flat C-contiguous arrays."""
+def _sgd_update(param, grad, lr, velocity, momentum, mode, weight_decay):
+    """mode 0: w -= lr (g + wd w); 1: heavy ball; 2: Nesterov. C-contiguous arrays, any ndim.
+
+    Scalars arrive as Python floats and are rounded once to the element type, as in C.
+    """
+    w = param.reshape(-1)
+    g = grad.reshape(-1)
+    v = velocity.reshape(-1)
+    a = _const(w, lr)
+    mu = _const(w, momentum)
+    wd = _const(w, weight_decay)
     size = w.shape[0]
     for c in prange((size + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(size, (c + 1) * CHUNK)):
-            gi = g[i] + wd * w[i]
-            if mode == 0:
-                w[i] -= lr * gi
-            else:
-                vi = momentum * v[i] - lr * gi
+        i0 = c * CHUNK
+        i1 = min(size, i0 + CHUNK)
+        if mode == 0:  # the branch outside the element loop, which LLVM then vectorises
+            for i in range(i0, i1):
+                w[i] -= a * (g[i] + wd * w[i])
+        elif mode == 1:
+            for i in range(i0, i1):
+                vi = mu * v[i] - a * (g[i] + wd * w[i])
                 v[i] = vi
-                if mode == 1:
-                    w[i] += vi
-                else:
-                    w[i] += momentum * vi - lr * gi
+                w[i] += vi
+        else:
+            for i in range(i0, i1):
+                gi = g[i] + wd * w[i]
+                vi = mu * v[i] - a * gi
+                v[i] = vi
+                w[i] += mu * vi - a * gi
 
 
-def _adam_update(w, g, m, v, b1, b2, ob1, ob2, step, ibc2, eps, wd):
+def _adam_update(param, grad, m_, v_, beta_1, beta_2, step, inv_bc2, epsilon, weight_decay):
+    """Adam with the bias corrections folded into ``step = lr / bc1`` and ``inv_bc2 = 1 / bc2``."""
+    w = param.reshape(-1)
+    g = grad.reshape(-1)
+    m = m_.reshape(-1)
+    v = v_.reshape(-1)
+    b1 = _const(w, beta_1)
+    b2 = _const(w, beta_2)
+    ob1 = _const(w, 1.0 - beta_1)
+    ob2 = _const(w, 1.0 - beta_2)
+    st = _const(w, step)
+    ibc2 = _const(w, inv_bc2)
+    eps = _const(w, epsilon)
+    wd = _const(w, weight_decay)
     size = w.shape[0]
     for c in prange((size + CHUNK - 1) // CHUNK):
         for i in range(c * CHUNK, min(size, (c + 1) * CHUNK)):
@@ -473,7 +500,7 @@ def _adam_update(w, g, m, v, b1, b2, ob1, ob2, step, ibc2, eps, wd):
             vi = b2 * v[i] + ob2 * gi * gi
             m[i] = mi
             v[i] = vi
-            w[i] -= step * mi / (np.sqrt(vi * ibc2) + eps)
+            w[i] -= st * mi / (np.sqrt(vi * ibc2) + eps)
 
 
 # row helpers are inlined into the kernels (Numba compiles them once per dtype)
@@ -497,6 +524,7 @@ LOSS = _variants(_loss_delta, cfg.FASTMATH_EXACT)
 SGD = _variants(_sgd_update, cfg.FASTMATH_EXACT)
 ADAM = _variants(_adam_update, cfg.FASTMATH_EXACT)
 
+_EXP = (SIGMOID, TANH, SOFTMAX)  # epilogues that evaluate exp: parallel from a lower size
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32),
           np.dtype(np.float64): np.empty(0, np.float64)}
 
@@ -517,8 +545,9 @@ class NumbaBackend(Backend):
     def dense_forward(self, X, W, b, activation, out=None):
         if out is None:
             out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
-        kernel = FORWARD[_threads(out.size, cfg.PARALLEL_MIN_EPILOGUE) > 1]
-        kernel(X, W, b, ACTIVATIONS[activation].code, out)
+        code = ACTIVATIONS[activation].code
+        threshold = cfg.PARALLEL_MIN_EPILOGUE_EXP if code in _EXP else cfg.PARALLEL_MIN_EPILOGUE
+        FORWARD[_threads(out.size, threshold) > 1](X, W, b, code, out)
         return out
 
     def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None):
@@ -550,26 +579,20 @@ class NumbaBackend(Backend):
 
     def sgd_update(self, param, grad, lr, velocity=None, momentum=0.0, nesterov=False,
                    weight_decay=0.0):
-        if velocity is None and momentum:
-            raise ValueError("momentum > 0 needs a velocity buffer")
-        T = param.dtype.type
         if velocity is None:
-            mode, v = 0, _EMPTY[param.dtype]
+            if momentum:
+                raise ValueError("momentum > 0 needs a velocity buffer")
+            mode, velocity = 0, _EMPTY[param.dtype]
         else:
-            mode, v = (2 if nesterov else 1), velocity.reshape(-1)
+            mode = 2 if nesterov else 1
         kernel = SGD[_threads(param.size, cfg.PARALLEL_MIN_UPDATE) > 1]
-        kernel(param.reshape(-1), grad.reshape(-1), T(lr), v, T(momentum), mode,
-               T(weight_decay))
+        kernel(param, grad, float(lr), velocity, float(momentum), mode, float(weight_decay))
 
     def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                     weight_decay=0.0):
-        T = param.dtype.type
-        bc1 = 1.0 - beta_1 ** t
-        bc2 = 1.0 - beta_2 ** t
         kernel = ADAM[_threads(param.size, cfg.PARALLEL_MIN_UPDATE) > 1]
-        kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), T(beta_1),
-               T(beta_2), T(1.0 - beta_1), T(1.0 - beta_2), T(lr / bc1), T(1.0 / bc2),
-               T(epsilon), T(weight_decay))
+        kernel(param, grad, m, v, float(beta_1), float(beta_2), lr / (1.0 - beta_1 ** t),
+               1.0 / (1.0 - beta_2 ** t), float(epsilon), float(weight_decay))
 
 
 def warmup(parallel=True):
@@ -577,9 +600,8 @@ def warmup(parallel=True):
 
     Call it once after installing, or at the start of a program, so that the first real call
     is not slow. ``parallel=False`` skips the parallel variants. Returns the number of
-    (kernel, dtype) specialisations ready.
+    compiled specialisations ready (all kernels, both dtypes, 1-D and 2-D parameters).
     """
-    ready = 0
     variants = (0, 1) if parallel and cfg.PARALLEL else (0,)
     for dtype in (np.float32, np.float64):
         X = np.ones((2, 3), dtype)
@@ -587,15 +609,16 @@ def warmup(parallel=True):
         b = np.ones(4, dtype)
         out = np.empty((2, 4), dtype)
         D = np.ones((2, 4), dtype)
-        flat = np.ones(12, dtype)
-        T = np.dtype(dtype).type
         for p in variants:
             FORWARD[p](X, W, b, RELU, out)
             BACKWARD[p](X, W, D, RELU, np.empty_like(W), np.empty(4, dtype), np.empty_like(X))
             BACKWARD[p](X, W, D, NO_ACTIVATION, np.empty_like(W), np.empty(4, dtype),
-                        np.empty((0, 0), dtype))
+                        _EMPTY[np.dtype(dtype)].reshape(0, 0))
             LOSS[p](out, D, MSE, IDENTITY, np.empty_like(out), np.empty(2))
-            SGD[p](flat.copy(), flat, T(0.1), flat.copy(), T(0.9), 1, T(0.0))
-            ADAM[p](flat.copy(), flat, flat.copy(), flat.copy(), *(T(0.5),) * 8)
-            ready += 6
-    return ready
+            for param in (W, b):  # weights (2-D) and biases (1-D)
+                SGD[p](param.copy(), param, 0.1, param.copy(), 0.9, 1, 0.0)
+                SGD[p](param.copy(), param, 0.1, _EMPTY[np.dtype(dtype)], 0.0, 0, 0.0)
+                ADAM[p](param.copy(), param, param.copy(), param.copy(), *(0.5,) * 6)
+    kernels = FORWARD[:len(variants)] + BACKWARD[:len(variants)] + LOSS[:len(variants)]
+    kernels += SGD[:len(variants)] + ADAM[:len(variants)]
+    return sum(len(kernel.signatures) for kernel in kernels)
