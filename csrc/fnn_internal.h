@@ -14,7 +14,10 @@
 
 #include "fastnn.h"
 
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
+/* The SIMD units rely on gcc's #pragma GCC target (clang ignores it): other compilers build
+   the portable context only (as does -DFNN_PORTABLE_ONLY, e.g. to test a non-x86 build). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) \
+    && !defined(FNN_PORTABLE_ONLY)
 #define FNN_HAVE_X86_KERNELS 1
 #endif
 
@@ -103,7 +106,12 @@ void fnn_buffer_done(int slot, void *p);
 
 /* Minimum flop count (2*m*n*k) before the GEMM uses more than one thread. */
 #ifndef FNN_PAR_MIN_FLOPS
-#define FNN_PAR_MIN_FLOPS 3000000.0
+#define FNN_PAR_MIN_FLOPS 2000000.0
+#endif
+/* Small-m products (bandwidth-bound: B is streamed once) use more than one thread when B has at
+   least this many bytes, so that each core streams its own part of B from its own L2. */
+#ifndef FNN_SMALLM_PAR_MIN_BYTES
+#define FNN_SMALLM_PAR_MIN_BYTES 262144.0
 #endif
 /* Products with m <= FNN_SMALLM_MAX (and csb == 1) skip packing. */
 #define FNN_SMALLM_MAX 4

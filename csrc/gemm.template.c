@@ -9,11 +9,11 @@
  * MR x NR tile; edge tiles are computed into a scratch tile and copied.  After the last KC
  * block a tile is final, and the epilogue is applied to it right away, while it is in L1.
  *
- * Threads: C is cut into a tm x tn grid of sub-blocks (whole MR / NR slivers), one per thread,
- * each a serial GEMM with its own packing.  tm x tn minimises the packing traffic
- * tn*m*k + tm*n*k (A is packed once per column of the grid, B once per row).  No element of C
- * is written by two threads, and every element is summed in the same order whatever the number
- * of threads, so results do not depend on it.  Below FNN_PAR_MIN_FLOPS one thread is used.
+ * Threads: C is cut into strips (whole NR-column or MR-row slivers) along its longer side, about
+ * four per thread, scheduled dynamically; each strip is a serial GEMM with the thread's own
+ * packing buffers.  No element of C is written by two threads, and every element is summed in
+ * the same order whatever the number of threads, so results do not depend on it.  Below
+ * FNN_PAR_MIN_FLOPS one thread is used (a parallel region costs microseconds).
  *
  * Small m (<= FNN_SMALLM_MAX, B rows contiguous): no packing at all; the small-m kernel
  * streams B once per group of rows (single-sample inference is a matrix-vector product).
@@ -92,41 +92,29 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 }
 
 #ifdef _OPENMP
-/* Sub-block [i0,i1) x [j0,j1) of thread tid out of nthr (whole MR / NR slivers). */
-static void FN(split)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int nthr, int tid,
-                      ptrdiff_t *i0, ptrdiff_t *i1, ptrdiff_t *j0, ptrdiff_t *j1)
+/* Strip t of ntask: whole NR-column slivers when by_cols, else whole MR-row slivers. */
+static void FN(strip)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int by_cols,
+                      ptrdiff_t ntask, ptrdiff_t t, ptrdiff_t *i0, ptrdiff_t *i1, ptrdiff_t *j0,
+                      ptrdiff_t *j1)
 {
-    const ptrdiff_t msl = (m + MR - 1) / MR, nsl = (n + NR - 1) / NR;
-    ptrdiff_t tm = 1, tn = nthr, t, best = -1;
-    for (t = 1; t <= nthr; ++t) {
-        if (nthr % t)
-            continue;
-        {
-            const ptrdiff_t u = nthr / t;
-            /* packing traffic; a grid finer than the slivers leaves threads idle */
-            ptrdiff_t cost = u * m + t * n;
-            if (t > msl || u > nsl)
-                cost += (m + n) * nthr;
-            if (best < 0 || cost < best) {
-                best = cost;
-                tm = t;
-                tn = u;
-            }
-        }
-    }
-    {
-        const ptrdiff_t im = tid / tn, jn = tid % tn;
-        *i0 = msl * im / tm * MR;
-        *i1 = msl * (im + 1) / tm * MR;
-        *j0 = nsl * jn / tn * NR;
-        *j1 = nsl * (jn + 1) / tn * NR;
-        if (*i1 > m)
-            *i1 = m;
+    if (by_cols) {
+        const ptrdiff_t nsl = (n + NR - 1) / NR;
+        *i0 = 0;
+        *i1 = m;
+        *j0 = nsl * t / ntask * NR;
+        *j1 = nsl * (t + 1) / ntask * NR;
         if (*j1 > n)
             *j1 = n;
+    } else {
+        const ptrdiff_t msl = (m + MR - 1) / MR;
+        *j0 = 0;
+        *j1 = n;
+        *i0 = msl * t / ntask * MR;
+        *i1 = msl * (t + 1) / ntask * MR;
+        if (*i1 > m)
+            *i1 = m;
     }
 }
-
 #endif
 
 static int FN(check_act)(int act)
@@ -181,8 +169,12 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     nt = 1;
     (void)n_threads;
 #endif
-    if (2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS)
+    if (m <= FNN_SMALLM_MAX && csb == 1) {
+        if ((double)k * (double)n * (double)sizeof(T) < FNN_SMALLM_PAR_MIN_BYTES)
+            nt = 1;
+    } else if (2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS) {
         nt = 1;
+    }
 
     if (k == 0) {
         ptrdiff_t i, j;
@@ -221,20 +213,36 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp);
     } else {
 #ifdef _OPENMP
+        /* Strips along the longer side of C, about 4 per thread, handed out dynamically so
+           that a thread delayed by another process does not hold up the rest.  A strip packs
+           all of the other operand, which costs 1/(2*strip width) of its flops. */
+        const int by_cols = n >= m;
+        const ptrdiff_t nsl = by_cols ? (n + kn->nr - 1) / kn->nr : (m + kn->mr - 1) / kn->mr;
+        ptrdiff_t ntask = nsl / 4 > nt ? nsl / 4 : nt;
+        if (ntask > 4 * (ptrdiff_t)nt)
+            ntask = 4 * (ptrdiff_t)nt;
+        if (ntask > nsl)
+            ntask = nsl;
 #pragma omp parallel num_threads(nt) reduction(min : status)
         {
-            ptrdiff_t i0, i1, j0, j1;
-            FN(split)(m, n, kn->mr, kn->nr, omp_get_num_threads(), omp_get_thread_num(), &i0, &i1,
-                      &j0, &j1);
-            if (i1 > i0 && j1 > j0) {
-                EP es = e;
-                if (es.bias)
-                    es.bias += j0;
-                if (es.aux)
-                    es.aux += i0 * es.ldaux + j0;
-                status = FN(gemm_block)(kn, i1 - i0, j1 - j0, k, A + i0 * rsa, rsa, csa,
+            ptrdiff_t t;
+#pragma omp for schedule(dynamic, 1)
+            for (t = 0; t < ntask; ++t) {
+                ptrdiff_t i0, i1, j0, j1;
+                FN(strip)(m, n, kn->mr, kn->nr, by_cols, ntask, t, &i0, &i1, &j0, &j1);
+                if (i1 > i0 && j1 > j0) {
+                    EP es = e;
+                    int st;
+                    if (es.bias)
+                        es.bias += j0;
+                    if (es.aux)
+                        es.aux += i0 * es.ldaux + j0;
+                    st = FN(gemm_block)(kn, i1 - i0, j1 - j0, k, A + i0 * rsa, rsa, csa,
                                         B + j0 * csb, rsb, csb, C + i0 * ldc + j0, ldc,
                                         epp ? &es : NULL);
+                    if (st < status)
+                        status = st;
+                }
             }
         }
 #endif

@@ -6,7 +6,8 @@
  * the dispatcher (isa.c) uses this context only when __builtin_cpu_supports says the CPU (and
  * OS) has AVX-512F.  The micro-kernel is the outer-product form of ukernel_simd.template.c with
  * 24 zmm accumulators (12 rows x 2 vectors), leaving 8 registers for B and the broadcasts.
- * Blocking: a 12 x KC sliver of A and a KC x 32 sliver of B stay in L1 (KC*176 B float),
+ * Blocking: the KC x 32 sliver of B stays in L1 while 12 x KC slivers of A stream past it
+ * (KC = 256 float / 128 double, measured: 384 / 256 overflow the 48 KiB L1),
  * the MC x KC block of A in L2, the KC x NC panel of B in L3.
  */
 #include "fnn_internal.h"
@@ -84,11 +85,19 @@
 
 #pragma GCC pop_options
 
+/* Cache blocking (elements).  Overridable at compile time for tuning experiments. */
+#ifndef FNN_AVX512_S_BLK
+#define FNN_AVX512_S_BLK 192, 256, 4096
+#endif
+#ifndef FNN_AVX512_D_BLK
+#define FNN_AVX512_D_BLK 144, 128, 2048
+#endif
+
 const fnn_ctx fnn_ctx_avx512 = {
     FNN_ISA_AVX512,
     /* mr, nr, mc, kc, nc */
-    {12, 32, 192, 384, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
-    {12, 16, 144, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
+    {12, 32, FNN_AVX512_S_BLK, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
+    {12, 16, FNN_AVX512_D_BLK, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
 };
 
 #endif /* FNN_HAVE_X86_KERNELS */
