@@ -10,8 +10,19 @@ from .losses import LOSSES
 from .network import History, Network, load
 from .optim import SGD, Adam
 
+
+def warmup(parallel=True):
+    """Compile the Numba kernels for float32 and float64 ahead of time.
+
+    The compiled code is cached on disk (in the user's cache directory), so this costs once per
+    installation; afterwards the first real call is as fast as the others.
+    """
+    from .backends.numba import warmup as _warmup
+
+    return _warmup(parallel)
+
 __all__ = [
     "__version__", "kernels", "available_backends", "show_config", "config_info",
     "set_num_threads", "get_num_threads", "Network", "History", "load", "SGD", "Adam",
-    "DivergenceError", "ACTIVATIONS", "LOSSES",
+    "DivergenceError", "ACTIVATIONS", "LOSSES", "warmup",
 ]

@@ -8,13 +8,18 @@ import sys
 from ._validation import check_positive_int
 
 _num_threads = None
+_default = None
 
 
 def _default_threads():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """The CPUs this process may use, read once."""
+    global _default
+    if _default is None:
+        try:
+            _default = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            _default = os.cpu_count() or 1
+    return _default
 
 
 def get_num_threads():
@@ -79,6 +84,12 @@ def config_info():
         info.update(_ckernels.build_info())
     except ImportError as exc:
         info["compiled"] = f"not built ({exc})"
+    if "numba" in info["backends"]:
+        import numba
+
+        from . import _numba_config
+
+        info["numba"] = f"{numba.__version__} (cache in {_numba_config.cache_dir()})"
     import numpy
 
     info["numpy"] = numpy.__version__

@@ -57,13 +57,14 @@ FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay m
 # repaid it up to 262 K outputs (93 us serial vs 118 us parallel); the exp-based ones (tanh,
 # sigmoid, softmax: ~1 ns/element) break even near 32 K (17 us vs 19 us at 16 K, 84 vs 69 at 64 K);
 # the loss (libm exp/log in double, ~8 ns/element) wins from 4 K (32 vs 20 us); SGD with momentum
-# breaks even near 8-16 K (7.4 vs 9.0 us at 4 K, 35 vs 21 us at 16 K). Thresholds sit at about twice
+# (vectorised, ~0.25 ns/element) breaks even near 48 K (4.7 vs 6.0 us at 16 K, 16.5 vs 13.0 us at
+# 64 K, 123 vs 45 us at 256 K). Thresholds sit at about twice
 # the break-even point: a parallel region right after a multi-threaded BLAS product also pays
 # for waking threads the BLAS pool is still spinning on.
 PARALLEL_MIN_EPILOGUE = 1 << 20  # outputs of a cheap epilogue (identity, relu, step; D_prev; db)
 PARALLEL_MIN_EPILOGUE_EXP = 1 << 16  # outputs of an exp-based epilogue (sigmoid, tanh, softmax)
 PARALLEL_MIN_LOSS = 1 << 13  # elements of Z
-PARALLEL_MIN_UPDATE = 1 << 15  # parameters of an SGD / Adam step
+PARALLEL_MIN_UPDATE = 1 << 17  # parameters of an SGD / Adam step
 
 
 def cache_dir():

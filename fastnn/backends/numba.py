@@ -44,6 +44,7 @@ from numba.extending import intrinsic, overload
 
 import scipy.linalg.cython_blas  # noqa: F401  np.dot inside @njit needs SciPy's BLAS
 
+from .. import _config
 from .. import _numba_config as cfg
 from .._config import get_num_threads
 from ..activations import ACTIVATIONS
@@ -62,6 +63,13 @@ MSE = LOSSES["mse"].code
 BCE = LOSSES["binary_cross_entropy"].code
 CE = LOSSES["cross_entropy"].code
 NO_ACTIVATION = -1  # dense_backward of the first layer: no D_prev
+
+if _config._num_threads is not None:
+    # fastnn.set_num_threads ran before SciPy's BLAS (a library of its own, beside NumPy's) was
+    # loaded by the import above: apply the limit to it too
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=_config._num_threads, user_api="blas")
 
 COL_BLOCK = 64  # columns of db per parallel task
 CHUNK = 4096  # elements of an update per parallel task
@@ -118,8 +126,9 @@ def _expneg(x):
 
 
 # csrc/epilogue.template.c, constant for constant
-_F32 = dict(lo=np.float32(-87.0), magic=np.float32(12582912.0), log2e=np.float32(1.4426950408889634),
-            ln2_hi=np.float32(0.693359375), ln2_lo=np.float32(-2.12194440e-4))
+_F32 = dict(lo=np.float32(-87.0), magic=np.float32(12582912.0),
+            log2e=np.float32(1.4426950408889634), ln2_hi=np.float32(0.693359375),
+            ln2_lo=np.float32(-2.12194440e-4))
 _P32 = tuple(np.float32(c) for c in (1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0))
 _F64 = dict(lo=-708.0, magic=6755399441055744.0, log2e=1.4426950408889634,
             ln2_hi=6.93147180369123816490e-01, ln2_lo=1.90821492927058770002e-10)
@@ -328,11 +337,13 @@ def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev):
     for blk in prange((n_out + COL_BLOCK - 1) // COL_BLOCK):  # db: each task owns its columns
         j0 = blk * COL_BLOCK
         j1 = min(j0 + COL_BLOCK, n_out)
-        for j in range(j0, j1):
-            db[j] = zero
-        for i in range(m):
-            for j in range(j0, j1):
-                db[j] += D[i, j]
+        acc = db[j0:j1]
+        for j in range(acc.shape[0]):
+            acc[j] = zero
+        for i in range(m):  # rows in order: the same sums for any thread count
+            row = D[i, j0:j1]
+            for j in range(acc.shape[0]):
+                acc[j] += row[j]
     if act_prev >= 0 and m > 0 and n_in > 0:
         np.dot(D, W.T, D_prev)
         if act_prev != IDENTITY:
@@ -462,20 +473,25 @@ def _sgd_update(param, grad, lr, velocity, momentum, mode, weight_decay):
     for c in prange((size + CHUNK - 1) // CHUNK):
         i0 = c * CHUNK
         i1 = min(size, i0 + CHUNK)
-        if mode == 0:  # the branch outside the element loop, which LLVM then vectorises
-            for i in range(i0, i1):
-                w[i] -= a * (g[i] + wd * w[i])
+        # slices indexed from 0: Numba's index checks then vanish and LLVM vectorises (6x)
+        ws = w[i0:i1]
+        gs = g[i0:i1]
+        if mode == 0:  # the branch outside the element loop, for the same reason
+            for i in range(ws.shape[0]):
+                ws[i] -= a * (gs[i] + wd * ws[i])
         elif mode == 1:
-            for i in range(i0, i1):
-                vi = mu * v[i] - a * (g[i] + wd * w[i])
-                v[i] = vi
-                w[i] += vi
+            vs = v[i0:i1]
+            for i in range(ws.shape[0]):
+                vi = mu * vs[i] - a * (gs[i] + wd * ws[i])
+                vs[i] = vi
+                ws[i] += vi
         else:
-            for i in range(i0, i1):
-                gi = g[i] + wd * w[i]
-                vi = mu * v[i] - a * gi
-                v[i] = vi
-                w[i] += mu * vi - a * gi
+            vs = v[i0:i1]
+            for i in range(ws.shape[0]):
+                gi = gs[i] + wd * ws[i]
+                vi = mu * vs[i] - a * gi
+                vs[i] = vi
+                ws[i] += mu * vi - a * gi
 
 
 def _adam_update(param, grad, m_, v_, beta_1, beta_2, step, inv_bc2, epsilon, weight_decay):
@@ -494,13 +510,19 @@ def _adam_update(param, grad, m_, v_, beta_1, beta_2, step, inv_bc2, epsilon, we
     wd = _const(w, weight_decay)
     size = w.shape[0]
     for c in prange((size + CHUNK - 1) // CHUNK):
-        for i in range(c * CHUNK, min(size, (c + 1) * CHUNK)):
-            gi = g[i] + wd * w[i]
-            mi = b1 * m[i] + ob1 * gi
-            vi = b2 * v[i] + ob2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            w[i] -= st * mi / (np.sqrt(vi * ibc2) + eps)
+        i0 = c * CHUNK
+        i1 = min(size, i0 + CHUNK)
+        ws = w[i0:i1]
+        gs = g[i0:i1]
+        ms = m[i0:i1]
+        vs = v[i0:i1]
+        for i in range(ws.shape[0]):
+            gi = gs[i] + wd * ws[i]
+            mi = b1 * ms[i] + ob1 * gi
+            vi = b2 * vs[i] + ob2 * gi * gi
+            ms[i] = mi
+            vs[i] = vi
+            ws[i] -= st * mi / (np.sqrt(vi * ibc2) + eps)
 
 
 # row helpers are inlined into the kernels (Numba compiles them once per dtype)

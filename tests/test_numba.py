@@ -1,0 +1,216 @@
+"""What is specific to the Numba backend: its serial and parallel variants agree bit for bit, the
+size thresholds choose between them, warmup compiles both dtypes, the thread count of
+``fastnn.set_num_threads`` reaches Numba, and compiled code is cached in fastnn's cache directory.
+
+Every generic kernel test (every op, dtype, activation and odd shape against the reference) already
+runs on this backend through ``conftest.BACKENDS``.
+"""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from fastnn.losses import LOSSES
+
+if "numba" not in fastnn.available_backends():
+    pytest.skip("the numba backend is not available", allow_module_level=True)
+
+import numba  # noqa: E402
+
+from fastnn import _numba_config as cfg  # noqa: E402
+from fastnn.backends import get_backend  # noqa: E402
+from fastnn.backends import numba as nbk  # noqa: E402
+
+SERIAL, PARALLEL = 0, 1
+# big enough for several row blocks, db column blocks and update chunks; odd on purpose
+SHAPES = [(1, 1, 1), (67, 131, 150), (257, 33, 70)]
+
+
+def rand(rng, *shape, dtype=np.float64):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+@pytest.fixture
+def threads2():
+    before = fastnn.get_num_threads()
+    fastnn.set_num_threads(2)
+    yield min(2, numba.config.NUMBA_NUM_THREADS)
+    fastnn.set_num_threads(before)
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_forward_variants_agree(threads2, dtype, shape, activation):
+    m, k, n = shape
+    rng = np.random.default_rng(k)
+    X, W, b = rand(rng, m, k, dtype=dtype), rand(rng, k, n, dtype=dtype), rand(rng, n, dtype=dtype)
+    outs = [np.full((m, n), np.nan, dtype) for _ in range(2)]
+    code = ACTIVATIONS[activation].code
+    nbk.FORWARD[SERIAL](X, W, b, code, outs[0])
+    nbk.FORWARD[PARALLEL](X, W, b, code, outs[1])
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert not np.isnan(outs[0]).any()
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("activation_prev", [None, *HIDDEN_ACTIVATIONS])
+def test_backward_variants_agree(threads2, dtype, shape, activation_prev):
+    m, n_in, n_out = shape
+    rng = np.random.default_rng(n_in)
+    A = np.tanh(rand(rng, m, n_in, dtype=dtype))
+    W, D = rand(rng, n_in, n_out, dtype=dtype), rand(rng, m, n_out, dtype=dtype)
+    code = nbk.NO_ACTIVATION if activation_prev is None else ACTIVATIONS[activation_prev].code
+    results = []
+    for variant in (SERIAL, PARALLEL):
+        dW, db = np.full((n_in, n_out), np.nan, dtype), np.full(n_out, np.nan, dtype)
+        D_prev = np.full((m, n_in) if activation_prev else (0, 0), np.nan, dtype)
+        nbk.BACKWARD[variant](A, W, D, code, dW, db, D_prev)
+        results.append((dW, db, D_prev))
+    for serial, parallel in zip(*results):
+        np.testing.assert_array_equal(serial, parallel)
+    # db is the column sum in row order, whatever the thread count
+    np.testing.assert_allclose(results[0][1], D.sum(axis=0, dtype=np.float64),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+@pytest.mark.parametrize("loss", list(LOSSES))
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_loss_variants_agree(threads2, dtype, loss, activation):
+    rng = np.random.default_rng(7)
+    Z = rng.uniform(0.05, 0.95, (301, 11)).astype(dtype)
+    Y = np.eye(11, dtype=dtype)[rng.integers(0, 11, 301)]
+    got = []
+    for variant in (SERIAL, PARALLEL):
+        D = np.full(Z.shape, np.nan, dtype)
+        risk = nbk.LOSS[variant](Z, Y, LOSSES[loss].code, ACTIVATIONS[activation].code, D,
+                                 np.empty(301))
+        got.append((risk, D))
+    assert got[0][0] == got[1][0]
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2], ids=["plain", "momentum", "nesterov"])
+def test_update_variants_agree(threads2, dtype, mode):
+    rng = np.random.default_rng(8)
+    size = 3 * nbk.CHUNK + 17
+    w0, g, v0 = (rand(rng, size, dtype=dtype) for _ in range(3))
+    sgd, adam = [], []
+    for variant in (SERIAL, PARALLEL):
+        w, v = w0.copy(), v0.copy()
+        nbk.SGD[variant](w, g, 0.1, v, 0.9, mode, 0.01)
+        sgd.append((w, v))
+        w, m, v = w0.copy(), v0.copy(), np.abs(v0)
+        nbk.ADAM[variant](w, g, m, v, 0.9, 0.999, 0.01, 2.0, 1e-8, 0.01)
+        adam.append((w, m, v))
+    for a, b in zip(*sgd):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(*adam):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_threshold_picks_the_variant(monkeypatch, threads2):
+    assert nbk._threads(10, 100) == 1  # small work: serial, without touching the thread setting
+    assert nbk._threads(100, 100) == threads2
+    monkeypatch.setattr(cfg, "PARALLEL", False)
+    assert nbk._threads(10**9, 100) == 1
+    monkeypatch.setattr(cfg, "PARALLEL", True)
+    fastnn.set_num_threads(1)
+    assert nbk._threads(10**9, 100) == 1  # one thread: never the parallel variant
+
+
+def test_backend_results_do_not_depend_on_the_threshold(monkeypatch, threads2, dtype):
+    """Forcing every call through the parallel variants gives the serial results."""
+    backend = get_backend("numba")
+    rng = np.random.default_rng(9)
+    A, W = np.tanh(rand(rng, 70, 40, dtype=dtype)), rand(rng, 40, 30, dtype=dtype)
+    b, D = rand(rng, 30, dtype=dtype), rand(rng, 70, 30, dtype=dtype)
+
+    def run():
+        out = backend.dense_forward(A, W, b, "sigmoid")
+        grads = backend.dense_backward(A, W, D, "tanh")
+        risk, delta = backend.loss_and_delta(out, D, "mse", "softmax")
+        p, v = W.copy(), np.zeros_like(W)
+        backend.sgd_update(p, grads[0], 0.1, v, 0.9, True, 0.01)
+        return [out, *grads, np.array(risk), delta, p, v]
+
+    serial = run()
+    for name in ("PARALLEL_MIN_EPILOGUE", "PARALLEL_MIN_EPILOGUE_EXP", "PARALLEL_MIN_LOSS",
+                 "PARALLEL_MIN_UPDATE"):
+        monkeypatch.setattr(cfg, name, 0)
+    for a, b in zip(serial, run()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_warmup_compiles_both_dtypes():
+    assert nbk.warmup() >= (24 if cfg.PARALLEL else 12)
+    for dispatchers in (nbk.FORWARD, nbk.BACKWARD, nbk.LOSS, nbk.SGD, nbk.ADAM):
+        for dispatcher in dispatchers if cfg.PARALLEL else dispatchers[:1]:
+            dtypes = {sig[0].dtype for sig in dispatcher.signatures}
+            assert {numba.float32, numba.float64} <= dtypes, dispatcher
+
+
+def test_thread_count_is_honoured(monkeypatch):
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("Numba was started with one thread")
+    monkeypatch.setattr(cfg, "PARALLEL_MIN_EPILOGUE", 0)
+    before = fastnn.get_num_threads()
+    backend = get_backend("numba")
+    X, W, b = np.ones((8, 3)), np.ones((3, 5)), np.zeros(5)
+    seen = {}
+    try:
+        for n in (2, 1, 2):
+            fastnn.set_num_threads(n)
+            numba.set_num_threads(1)  # a stale Numba setting is corrected on the next call
+            backend.dense_forward(X, W, b, "relu")
+            assert numba.get_num_threads() == (n if n > 1 else 1)
+
+        def other_thread():  # Numba's setting is per thread: a new thread gets it too
+            backend.dense_forward(X, W, b, "relu")
+            seen["threads"] = numba.get_num_threads()
+
+        fastnn.set_num_threads(2)
+        worker = threading.Thread(target=other_thread)
+        worker.start()
+        worker.join()
+        assert seen["threads"] == 2
+    finally:
+        fastnn.set_num_threads(before)
+
+
+def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.delenv("FASTNN_NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if os.name == "posix" and not os.uname().sysname == "Darwin":
+        assert cfg.cache_dir() == str(tmp_path / "xdg" / "fastnn" / "numba")
+    monkeypatch.setenv("FASTNN_NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert cfg.cache_dir() == str(tmp_path / "mine")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))  # the user's choice wins
+    assert cfg.cache_dir() == str(tmp_path / "numba")
+
+
+def test_kernels_are_cached_in_fastnns_directory():
+    path = nbk.FORWARD[SERIAL]._cache._cache_path
+    assert path.startswith(cfg.cache_dir()) or not os.access(cfg.cache_dir(), os.W_OK)
+
+
+@pytest.mark.skipif(not cfg.CACHE, reason="FASTNN_NUMBA_CACHE=0")
+def test_jit_writes_its_cache_there_and_leaves_numba_alone(monkeypatch, tmp_path):
+    from numba.core import config
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("FASTNN_NUMBA_CACHE_DIR", str(tmp_path))
+    before = config.CACHE_DIR
+
+    def _twice(x):
+        return 2 * x
+
+    fn = cfg.jit(_twice, name="_twice_for_test")
+    assert config.CACHE_DIR == before  # only set while the dispatcher was created
+    assert fn(3) == 6
+    cached = [f for _, _, files in os.walk(tmp_path) for f in files]
+    assert any(f.startswith("test_numba._twice_for_test") and f.endswith(".nbi") for f in cached)
