@@ -213,12 +213,15 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp);
     } else {
 #ifdef _OPENMP
-        /* Strips along the longer side of C, about 4 per thread, handed out dynamically so
-           that a thread delayed by another process does not hold up the rest.  A strip packs
-           all of the other operand, which costs 1/(2*strip width) of its flops. */
+        /* Strips along the longer side of C, handed out dynamically so that a thread delayed
+           by another process does not hold up the rest.  Each strip packs all of the other
+           operand, which costs about 50 flops of time per element packed, i.e. a fraction
+           25 * ntask / width of the product: so one strip per thread up to a width of 2048,
+           and more (up to 4 per thread) only for wider products, keeping that under ~3%. */
         const int by_cols = n >= m;
+        const ptrdiff_t width = by_cols ? n : m;
         const ptrdiff_t nsl = by_cols ? (n + kn->nr - 1) / kn->nr : (m + kn->mr - 1) / kn->mr;
-        ptrdiff_t ntask = nsl / 4 > nt ? nsl / 4 : nt;
+        ptrdiff_t ntask = width / 1024 > nt ? width / 1024 : nt;
         if (ntask > 4 * (ptrdiff_t)nt)
             ntask = 4 * (ptrdiff_t)nt;
         if (ntask > nsl)

@@ -43,6 +43,11 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, const T *restrict b, T
 #if UK_MR == 12
     UK_DECL(6) UK_DECL(7) UK_DECL(8) UK_DECL(9) UK_DECL(10) UK_DECL(11)
 #endif
+    /* the C tile is touched only after the k loop: fetch its lines now, while the FMAs run */
+    for (p = 0; p < UK_MR; ++p) {
+        __builtin_prefetch(c + p * ldc, 1, 3);
+        __builtin_prefetch(c + p * ldc + VL, 1, 3);
+    }
     for (p = 0; p < k; ++p) {
         b0 = V_LD(b);
         b1 = V_LD(b + VL);
