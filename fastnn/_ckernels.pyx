@@ -37,7 +37,8 @@ cdef cnp.ndarray _arr(object a, int typenum, int ndim, Py_ssize_t d0, Py_ssize_t
     errors (formatted only then: this is on the path of every call)."""
     if not cnp.PyArray_Check(a) or cnp.PyArray_TYPE(<cnp.ndarray>a) != typenum or (
             cnp.PyArray_NDIM(<cnp.ndarray>a) != ndim) or not cnp.PyArray_IS_C_CONTIGUOUS(
-            <cnp.ndarray>a) or (writeable and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)):
+            <cnp.ndarray>a) or not cnp.PyArray_ISALIGNED(<cnp.ndarray>a) or (
+            writeable and not cnp.PyArray_ISWRITEABLE(<cnp.ndarray>a)):
         pass
     elif (d0 < 0 or cnp.PyArray_DIM(<cnp.ndarray>a, 0) == d0) and (
             ndim != 2 or d1 < 0 or cnp.PyArray_DIM(<cnp.ndarray>a, 1) == d1):
@@ -58,6 +59,8 @@ cdef cnp.ndarray _arr(object a, int typenum, int ndim, Py_ssize_t d0, Py_ssize_t
                          f"({d0}{', ' + str(d1) if ndim == 2 else ','})".replace("-1", "any"))
     if not cnp.PyArray_IS_C_CONTIGUOUS(arr):
         raise ValueError(f"{name} must be C-contiguous")
+    if not cnp.PyArray_ISALIGNED(arr):
+        raise ValueError(f"{name} must be aligned to its item size (C reads it as float/double)")
     if writeable and not cnp.PyArray_ISWRITEABLE(arr):
         raise ValueError(f"{name} must be writeable")
     return arr
@@ -482,6 +485,8 @@ def gemm(A, B, out, int n_threads=0):
     cdef Py_ssize_t rsa = a.strides[0], csa = a.strides[1], rsb = b.strides[0], csb = b.strides[1]
     if rsa % item or csa % item or rsb % item or csb % item:
         raise ValueError("strides must be multiples of the item size")
+    if not (cnp.PyArray_ISALIGNED(a) and cnp.PyArray_ISALIGNED(b)):
+        raise ValueError("A and B must be aligned to their item size")
     rsa //= item; csa //= item; rsb //= item; csb //= item
     cdef void *pa = cnp.PyArray_DATA(a)
     cdef void *pb = cnp.PyArray_DATA(b)

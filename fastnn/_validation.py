@@ -42,7 +42,7 @@ def check_X(X, dtype, n_features=None, name="X"):
     ``n_features`` (when given) must match the number of columns.
     """
     if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.flags.c_contiguous
-            and X.shape[0] > 0 and X.shape[1] == (n_features or X.shape[1]) > 0
+            and X.flags.aligned and X.shape[0] > 0 and X.shape[1] == (n_features or X.shape[1]) > 0
             and np.isfinite(np.add.reduce(X, axis=None))):
         # already what the kernels take: one summing pass proves it finite (a sum that
         # overflows falls through to the full check, which then passes)
@@ -62,7 +62,17 @@ def check_X(X, dtype, n_features=None, name="X"):
         raise ValueError(
             f"{name} has {X.shape[1]} features per sample, but the network expects {n_features}"
         )
-    return X
+    return as_kernel_array(X, dtype)
+
+
+def as_kernel_array(a, dtype):
+    """``a`` as a C-contiguous, aligned array of ``dtype``: ``a`` itself when it already is one,
+    else a copy. Alignment matters: a float32 view at an odd byte offset of a buffer is
+    C-contiguous, but the C kernels may not read floats from it (undefined behaviour in C)."""
+    a = np.asarray(a, dtype=dtype)
+    if a.flags.c_contiguous and a.flags.aligned:
+        return a
+    return np.array(a, dtype, order="C")  # a fresh array is aligned
 
 
 def check_Y(Y, dtype, n_samples, n_outputs, loss, name="Y"):
@@ -91,9 +101,9 @@ def check_Y(Y, dtype, n_samples, n_outputs, loss, name="Y"):
         Y = Y.reshape(-1, 1)
     if Y.ndim != 2:
         raise ValueError(f"{name} must be 1-D or 2-D, got an array with {Y.ndim} dimensions")
-    Y = check_array(
+    Y = as_kernel_array(check_array(
         Y, dtype=dtype, order="C", ensure_all_finite=True, ensure_min_samples=1, input_name=name
-    )
+    ), dtype)
     if Y.shape[0] != n_samples:
         raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}")
     if Y.shape[1] != n_outputs:

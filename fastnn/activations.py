@@ -89,14 +89,16 @@ class Activation:
         """``act(Z)``, written into ``out`` when given (``out`` may be ``Z``)."""
         if out is None:
             out = np.empty_like(Z)
-        return self._forward(Z, out)
+        with np.errstate(under="ignore"):  # e^-z rounding to 0 is the right answer here
+            return self._forward(Z, out)
 
     def backward(self, A, G):
         """``dR/dZ`` from the output ``A`` and ``G = dR/dA``."""
-        if self.derivative is not None:
-            return G * self.derivative(A)
-        # softmax: J^T G with J = diag(A) - A A^T, row by row
-        return A * (G - np.sum(G * A, axis=1, keepdims=True))
+        with np.errstate(under="ignore"):  # tiny products round to 0, as in the kernels
+            if self.derivative is not None:
+                return G * self.derivative(A)
+            # softmax: J^T G with J = diag(A) - A A^T, row by row
+            return A * (G - np.sum(G * A, axis=1, keepdims=True))
 
 
 ACTIVATIONS = {

@@ -11,7 +11,7 @@ shapes, and calls ``backend.<op>``. Kernels do not scan their inputs for NaN: th
 
 import numpy as np
 
-from ._validation import _reject_non_numeric, check_real
+from ._validation import _reject_non_numeric, as_kernel_array, check_real
 from .activations import get_activation
 from .backends import get_backend
 from .losses import get_loss
@@ -26,7 +26,7 @@ def _dtype_of(*arrays):
 
 def _as(a, name, dtype, ndim):
     _reject_non_numeric(a, name)
-    a = np.ascontiguousarray(a, dtype=dtype)
+    a = as_kernel_array(a, dtype)
     if a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {a.shape}")
     return a
@@ -38,8 +38,8 @@ def _out(out, name, shape, dtype):
         return None
     if not isinstance(out, np.ndarray) or out.shape != shape or out.dtype != dtype:
         raise ValueError(f"{name} must be an ndarray of shape {shape} and dtype {dtype}")
-    if not (out.flags.c_contiguous and out.flags.writeable):
-        raise ValueError(f"{name} must be a writeable C-contiguous array")
+    if not (out.flags.c_contiguous and out.flags.writeable and out.flags.aligned):
+        raise ValueError(f"{name} must be a writeable, aligned, C-contiguous array")
     return out
 
 
@@ -140,9 +140,9 @@ def _in_place(param, name):
         raise TypeError(f"{name} must be a float32 or float64 ndarray (it is updated in place)")
     if not param.flags.writeable:
         raise ValueError(f"{name} is read-only; it is updated in place")
-    if param.flags.c_contiguous:
+    if param.flags.c_contiguous and param.flags.aligned:
         return param, False
-    return np.ascontiguousarray(param), True
+    return np.array(param, order="C"), True  # a fresh array is aligned
 
 
 def _matching(a, name, like):

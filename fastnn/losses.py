@@ -135,12 +135,15 @@ def loss_and_delta(Z, Y, loss, activation, D=None):
     act = get_activation(activation)
     n = Z.shape[0]
     A = act.forward(Z)
-    if act.name == loss.fused_activation:
-        risk = loss.fused_value(Z, Y) / n
-        delta = (A - Y) * (loss.delta_scale / n)
-    else:
-        risk = loss.value(A, Y) / n
-        delta = act.backward(A, loss.grad(A, Y) / n)
+    # e^-|z| and tiny products may round to 0 (underflow): that is the intended value, and the
+    # compiled kernels do the same without a word
+    with np.errstate(under="ignore"):
+        if act.name == loss.fused_activation:
+            risk = loss.fused_value(Z, Y) / n
+            delta = (A - Y) * (loss.delta_scale / n)
+        else:
+            risk = loss.value(A, Y) / n
+            delta = act.backward(A, loss.grad(A, Y) / n)
     if D is None:
         D = np.empty_like(Z)
     D[...] = delta

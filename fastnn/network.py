@@ -19,6 +19,7 @@ import numpy as np
 from ._validation import check_dtype, check_positive_int, check_X, check_Y
 from .activations import get_activation
 from .backends import DivergenceError, Workspace, get_backend
+from .backends.base import diverged
 from .losses import get_loss
 from .optim import check_optimizer, epoch_indices
 
@@ -296,24 +297,71 @@ class Trainer:
     def run_epoch(self, epoch, lr):
         """Train one epoch at learning rate ``lr``; returns its mean loss.
 
-        On ``DivergenceError`` the network keeps finite weights: those after the last good
-        step, or those at the start of the epoch if an update overflowed.
+        On divergence (a non-finite loss or gradient, or an update that overflowed the
+        parameters) ``DivergenceError`` names the epoch and step, and the network keeps the
+        parameters (and the optimizer its state) after the last good step.
         """
         net = self.net
         indices = epoch_indices(net.rng, self.X.shape[0], self.batch_size, self.sampling,
                                 self.shuffle)
-        snapshot = [p.copy() for p in self.params]
+        saved = self._save()
         try:
-            with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked
-                return net.backend.train_epoch(
-                    net.weights, net.biases, net.activations, net.loss_name, self.X, self.Y,
-                    indices, self.batch_size, self.optimizer, self.state, self.workspace, lr,
-                    epoch)
-        except DivergenceError:
-            if not all(np.all(np.isfinite(p)) for p in self.params):
-                for p, saved in zip(self.params, snapshot):
-                    p[...] = saved
-            raise
+            mean_loss = self._train(indices, lr, epoch)
+        except DivergenceError as exc:
+            if self._finite():
+                raise  # detected before its update: the parameters are the last good ones
+            failure = exc
+        else:
+            if self._finite():
+                return mean_loss
+            failure = None
+        # an update overflowed the parameters (in some step, not necessarily the one that was
+        # detected): replay the epoch from its start, one step at a time, to stop right before it
+        self._restore(saved)
+        S = self.batch_size
+        for step in range(-(-len(indices) // S)):
+            before = self._save()
+            try:
+                self._train(indices[step * S:(step + 1) * S], lr, epoch)
+            except DivergenceError:
+                raise diverged(epoch, step) from failure
+            if not self._finite():
+                self._restore(before)
+                raise diverged(epoch, step) from failure
+        raise RuntimeError("the replay of a diverged epoch did not diverge (a backend is not "
+                           "deterministic)") from failure
+
+    def _train(self, indices, lr, epoch):
+        net = self.net
+        # divergence is checked; underflow to 0 is no error
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            return net.backend.train_epoch(
+                net.weights, net.biases, net.activations, net.loss_name, self.X, self.Y,
+                indices, self.batch_size, self.optimizer, self.state, self.workspace, lr, epoch)
+
+    def _finite(self):
+        return all(np.isfinite(np.add.reduce(p, axis=None)) or np.all(np.isfinite(p))
+                   for p in self.params)
+
+    def _save(self):
+        """Copies of the parameters and the optimizer state."""
+        state = {key: ([None if a is None else a.copy() for a in value]
+                       if isinstance(value, list) else value)
+                 for key, value in self.state.items()}
+        return [p.copy() for p in self.params], state
+
+    def _restore(self, saved):
+        """Put back what ``_save`` copied, in place (other objects hold these arrays)."""
+        params, state = saved
+        for p, value in zip(self.params, params):
+            p[...] = value
+        for key, value in state.items():
+            if isinstance(value, list):
+                for dst, src in zip(self.state[key], value):
+                    if dst is not None:
+                        dst[...] = src
+            else:
+                self.state[key] = value
 
 
 def load(path, backend="auto"):

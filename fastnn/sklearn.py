@@ -29,6 +29,7 @@ from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from ._config import num_threads
+from ._validation import as_kernel_array
 from .network import Network, Trainer
 from .optim import SGD, Adam
 
@@ -368,8 +369,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if first:
             self._build(X.shape[1], Y.shape[1], out, loss, dtype,
                         check_random_state(self.random_state))
-        X = np.ascontiguousarray(X, dtype=self.network_.dtype)
-        Y = np.ascontiguousarray(Y, dtype=self.network_.dtype)
+        X = as_kernel_array(X, self.network_.dtype)
+        Y = as_kernel_array(Y, self.network_.dtype)
         with num_threads(self.n_threads):
             self._fit(X, Y, incremental)
         return self
@@ -433,8 +434,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                         check_random_state(self.random_state))
         elif Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, the model {self.n_outputs_}")
-        X = np.ascontiguousarray(X, dtype=self.network_.dtype)
-        Y = np.ascontiguousarray(Y, dtype=self.network_.dtype)
+        X = as_kernel_array(X, self.network_.dtype)
+        Y = as_kernel_array(Y, self.network_.dtype)
         with num_threads(self.n_threads):
             self._fit(X, Y, incremental)
         return self
