@@ -113,7 +113,24 @@ void fnn_buffer_done(int slot, void *p);
 #ifndef FNN_SMALLM_PAR_MIN_BYTES
 #define FNN_SMALLM_PAR_MIN_BYTES 262144.0
 #endif
-/* Products with m <= FNN_SMALLM_MAX (and csb == 1) skip packing. */
+/* Products of at most this many flops (2*m*n*k) are plain loops: no packing, no micro-tiles. */
+#ifndef FNN_TINY_FLOPS
+#define FNN_TINY_FLOPS 2048.0
+#endif
+/* Products with B rows contiguous (csb == 1) skip packing when m <= FNN_SMALLM_MAX, or when
+   n >= NR and B (k x n) is small: at most FNN_SMALLM_MAX_B_BYTES (L2) for m <= FNN_SMALLM_MAX_M,
+   at most FNN_SMALLM_L1_B_BYTES (L1) for m <= 4 FNN_SMALLM_MAX_M.  The small-m kernel then reads
+   B from cache once per 4 rows, which beats packing both operands for the products of a
+   small-batch training step (measured: 32x64x128 6.5 -> 4.3 us, 32x784x256 1.6x faster). */
 #define FNN_SMALLM_MAX 4
+#ifndef FNN_SMALLM_MAX_M
+#define FNN_SMALLM_MAX_M 32
+#endif
+#ifndef FNN_SMALLM_L1_B_BYTES /* B that stays in L1: up to 4 * FNN_SMALLM_MAX_M rows */
+#define FNN_SMALLM_L1_B_BYTES 32768.0
+#endif
+#ifndef FNN_SMALLM_MAX_B_BYTES
+#define FNN_SMALLM_MAX_B_BYTES 1048576.0
+#endif
 
 #endif /* FNN_INTERNAL_H */

@@ -128,7 +128,8 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
 {
     EP e;
     const KERN *kn;
-    int softmax, nt, status = FNN_OK;
+    int softmax, smallm, nt, status = FNN_OK;
+    double bbytes;
     const EP *epp;
 
     if (m < 0 || n < 0 || k < 0)
@@ -169,21 +170,38 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     nt = 1;
     (void)n_threads;
 #endif
-    if (m <= FNN_SMALLM_MAX && csb == 1) {
+    bbytes = (double)k * (double)n * (double)sizeof(T);
+    smallm = csb == 1 && (m <= FNN_SMALLM_MAX
+                          || (n >= kn->nr && ((m <= FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_MAX_B_BYTES)
+                                              || (m <= 4 * FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_L1_B_BYTES))));
+    if (smallm && m <= FNN_SMALLM_MAX) {
         if ((double)k * (double)n * (double)sizeof(T) < FNN_SMALLM_PAR_MIN_BYTES)
             nt = 1;
     } else if (2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS) {
         nt = 1;
     }
 
-    if (k == 0) {
+    if (k > 0 && 2.0 * (double)m * (double)n * (double)k <= FNN_TINY_FLOPS) {
+        /* tiny products (the layers of a network like 2-8-2): packing and micro-tiles cost more
+           than the arithmetic, so plain loops, accumulated in registers */
+        ptrdiff_t i, j, p;
+        for (i = 0; i < m; ++i)
+            for (j = 0; j < n; ++j) {
+                T acc = 0;
+                for (p = 0; p < k; ++p)
+                    acc += A[i * rsa + p * csa] * B[p * rsb + j * csb];
+                C[i * ldc + j] = acc;
+            }
+        if (epp)
+            kn->epi(epp, C, ldc, 0, 0, m, n);
+    } else if (k == 0) {
         ptrdiff_t i, j;
         for (i = 0; i < m; ++i)
             for (j = 0; j < n; ++j)
                 C[i * ldc + j] = 0;
         if (epp)
             kn->epi(epp, C, ldc, 0, 0, m, n);
-    } else if (m <= FNN_SMALLM_MAX && csb == 1) {
+    } else if (smallm) {
         const ptrdiff_t unit = 4 * kn->nr; /* column chunk per thread: whole vector blocks */
         const ptrdiff_t nchunks = (n + unit - 1) / unit;
         if (nt > nchunks)

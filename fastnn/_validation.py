@@ -36,16 +36,21 @@ def _reject_non_numeric(a, name):
         raise TypeError(f"{name} has dtype {dt}; fastnn needs a numeric array (float, int or bool)")
 
 
+def _ready(a, dtype):
+    """Whether ``a`` is already what the kernels take: a non-empty, finite, aligned,
+    C-contiguous 2-D array of ``dtype``. One summing pass proves it finite (a sum that overflows
+    says no, and the full check that follows then passes it)."""
+    return (type(a) is np.ndarray and a.dtype == dtype and a.ndim == 2 and a.size > 0
+            and a.flags.c_contiguous and a.flags.aligned
+            and bool(np.isfinite(np.add.reduce(a, axis=None))))
+
+
 def check_X(X, dtype, n_features=None, name="X"):
     """A 2-D, finite, non-empty C-contiguous array of ``dtype``.
 
     ``n_features`` (when given) must match the number of columns.
     """
-    if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.flags.c_contiguous
-            and X.flags.aligned and X.shape[0] > 0 and X.shape[1] == (n_features or X.shape[1]) > 0
-            and np.isfinite(np.add.reduce(X, axis=None))):
-        # already what the kernels take: one summing pass proves it finite (a sum that
-        # overflows falls through to the full check, which then passes)
+    if _ready(X, dtype) and X.shape[1] == (n_features or X.shape[1]):
         return X
     _reject_non_numeric(X, name)
     X = check_array(
@@ -101,9 +106,10 @@ def check_Y(Y, dtype, n_samples, n_outputs, loss, name="Y"):
         Y = Y.reshape(-1, 1)
     if Y.ndim != 2:
         raise ValueError(f"{name} must be 1-D or 2-D, got an array with {Y.ndim} dimensions")
-    Y = as_kernel_array(check_array(
-        Y, dtype=dtype, order="C", ensure_all_finite=True, ensure_min_samples=1, input_name=name
-    ), dtype)
+    if not _ready(Y, dtype):
+        Y = as_kernel_array(check_array(
+            Y, dtype=dtype, order="C", ensure_all_finite=True, ensure_min_samples=1,
+            input_name=name), dtype)
     if Y.shape[0] != n_samples:
         raise ValueError(f"X has {n_samples} samples but {name} has {Y.shape[0]}")
     if Y.shape[1] != n_outputs:
