@@ -3,6 +3,8 @@
 Design
 ------
 One table of cases, used by both ``fastnn bench`` and the pytest-benchmark suite in ``bench/``.
+Training is timed over ``TRAIN_EPOCHS`` epochs per call (one ``fit`` for fastnn, the same number
+of epochs for the others) and reported per epoch.
 A case is an operation at one size with several *contenders* (zero-argument callables doing the
 same work, already set up): ``numpy`` (the pure-NumPy way, the baseline every ratio is against),
 each available fastnn backend, and PyTorch or scikit-learn where they are importable.
@@ -40,7 +42,8 @@ class Case:
     label: str
     flops: float  # per call
     setup: callable  # () -> {contender name: zero-argument callable}
-    samples: int = 0  # samples processed per call (training and inference), for samples/s
+    samples: int = 0  # samples processed per unit (training and inference), for samples/s
+    units: int = 1  # units of work per call (epochs): results are per unit
     results: dict = field(default_factory=dict)
 
 
@@ -193,7 +196,10 @@ def numpy_train_epoch(weights, biases, X, Y, batch_size, lr, rng):
             biases[layer] -= lr * db
 
 
-def _train_case(sizes, batch_size, n):
+TRAIN_EPOCHS = 5  # epochs per timed call: the per-fit set-up is shared as in real use
+
+
+def _train_case(sizes, batch_size, n, epochs=TRAIN_EPOCHS):
     def setup():
         X, y = _classification_data(sizes, n)
         Y = np.eye(sizes[-1], dtype=np.float32)[y]
@@ -201,21 +207,35 @@ def _train_case(sizes, batch_size, n):
         net0 = fastnn.Network(sizes, activation="relu", seed=0)
         rng = np.random.default_rng(0)
         Ws, bs = [W.copy() for W in net0.weights], [b.copy() for b in net0.biases]
-        contenders = {"numpy": lambda: numpy_train_epoch(Ws, bs, X, Y, batch_size, lr, rng)}
+        def numpy_epochs():
+            for _ in range(epochs):
+                numpy_train_epoch(Ws, bs, X, Y, batch_size, lr, rng)
+
+        contenders = {"numpy": numpy_epochs}
         for name in _fastnn_backends():
             net = fastnn.Network(sizes, activation="relu", backend=name, seed=0)
             opt = fastnn.SGD(lr=lr)
-            contenders[name] = lambda net=net, opt=opt: net.fit(X, y, epochs=1,
+            contenders[name] = lambda net=net, opt=opt: net.fit(X, y, epochs=epochs,
                                                                 batch_size=batch_size,
                                                                 optimizer=opt)
         torch = _torch()
         if torch is not None:
-            contenders["torch"] = _torch_epoch(torch, sizes, X, y, batch_size, lr)
-        contenders.update(_sklearn_epoch(sizes, X, y, batch_size, lr))
+            contenders["torch"] = _repeat(_torch_epoch(torch, sizes, X, y, batch_size, lr),
+                                          epochs)
+        for name, fn in _sklearn_epoch(sizes, X, y, batch_size, lr).items():
+            contenders[name] = _repeat(fn, epochs)
         return contenders
 
     label = "-".join(map(str, sizes)) + f" batch {batch_size}"
-    return Case("train_epoch", label, _train_flops(sizes, n), setup, samples=n)
+    return Case("train_epoch", label, _train_flops(sizes, n), setup, samples=n, units=epochs)
+
+
+def _repeat(fn, times):
+    def repeated():
+        for _ in range(times):
+            fn()
+
+    return repeated
 
 
 def _torch_epoch(torch, sizes, X, y, batch_size, lr):
@@ -320,8 +340,11 @@ def _batch_time(fn, number):
     return (time.perf_counter() - start) / number
 
 
-def time_contenders(contenders, rounds=7, min_time=0.02):
-    """Median seconds per call of each contender, measured interleaved in one run."""
+def time_contenders(contenders, rounds=7, min_time=0.02, pause=0.005):
+    """Median seconds per call of each contender, measured interleaved in one run.
+
+    ``pause`` seconds between contenders let the previous one's thread pool (BLAS and OpenMP
+    threads spin for a while after a parallel call) go quiet before the next is timed."""
     numbers = {}
     for name, fn in contenders.items():
         fn()  # warm-up: compilation, caches, lazy allocation
@@ -334,6 +357,7 @@ def time_contenders(contenders, rounds=7, min_time=0.02):
     names = list(contenders)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order
+            time.sleep(pause)
             samples[name].append(_batch_time(contenders[name], numbers[name]))
     return {name: statistics.median(ts) for name, ts in samples.items()}
 
@@ -351,7 +375,8 @@ def run(cases, rounds=7, min_time=0.02, progress=True):
         if progress:
             print(f"\r[{i}/{len(cases)}] {case.group} {case.label} ...".ljust(70), end="",
                   file=sys.stderr, flush=True)
-        case.results = time_contenders(case.setup(), rounds, min_time)
+        case.results = {name: t / case.units
+                         for name, t in time_contenders(case.setup(), rounds, min_time).items()}
     if progress:
         print("\r" + " " * 70 + "\r", end="", file=sys.stderr, flush=True)
     return cases

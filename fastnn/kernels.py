@@ -19,12 +19,19 @@ from .losses import get_loss
 __all__ = ["dense_forward", "dense_backward", "loss_and_delta", "sgd_update", "adam_update"]
 
 
-def _dtype_of(*arrays):
-    dt = np.asarray(arrays[0]).dtype
-    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _dtype_of(a):
+    dt = a.dtype if type(a) is np.ndarray else np.asarray(a).dtype
+    return dt if dt in _FLOATS else _FLOATS[1]
 
 
 def _as(a, name, dtype, ndim):
+    if type(a) is np.ndarray and a.dtype == dtype and a.ndim == ndim:
+        flags = a.flags
+        if flags.c_contiguous and flags.aligned:  # already kernel form: the common case
+            return a
     _reject_non_numeric(a, name)
     a = as_kernel_array(a, dtype)
     if a.ndim != ndim:

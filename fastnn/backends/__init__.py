@@ -36,7 +36,7 @@ def _load(name):
 
 def available_backends():
     """Names of the backends that work here, fastest first (``"numpy"`` is always there)."""
-    return [name for name in BACKENDS if _load(name) is not None]
+    return [name for name in BACKENDS if _load(name) is not None]  # "auto" is no name here
 
 
 def unavailable_backends():
@@ -50,7 +50,9 @@ def get_backend(name="auto"):
     if isinstance(name, Backend):
         return name
     if name == "auto":
-        return _load(available_backends()[0])
+        if "auto" not in _loaded:
+            _loaded["auto"] = _load(available_backends()[0])
+        return _loaded["auto"]
     if not isinstance(name, str) or name not in BACKENDS:
         raise ValueError(f"unknown backend {name!r}; expected 'auto' or one of {list(BACKENDS)}")
     backend = _load(name)
