@@ -35,6 +35,38 @@ static int TFN(fnn_check_net)(ptrdiff_t L, const ptrdiff_t *sizes, const int *ac
     return 1;
 }
 
+/* One optimizer step on one parameter array.  The update is elementwise, so a large array is
+   cut into chunks updated in parallel: the same result for any thread count. */
+static int TFN(fnn_update_param)(const fnn_optimizer *opt, ptrdiff_t size, T *param,
+                                 const T *grad, T *s1, T *s2, double wd, int n_threads)
+{
+    const ptrdiff_t chunk = 16384;
+    const ptrdiff_t nchunks = (size + chunk - 1) / chunk;
+    ptrdiff_t c;
+    int status = FNN_OK;
+#ifdef _OPENMP
+    const int nt = size >= FNN_UPDATE_PAR_MIN && n_threads != 1
+                       ? (n_threads > 0 ? n_threads : omp_get_max_threads()) : 1;
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(min : status) if (nt > 1)
+#else
+    (void)n_threads;
+#endif
+    for (c = 0; c < nchunks; ++c) {
+        const ptrdiff_t o = c * chunk, len = size - o < chunk ? size - o : chunk;
+        int st;
+        if (opt->kind == FNN_OPT_SGD)
+            st = TFN(fnn_sgd_update)(len, param + o, grad + o, opt->lr,
+                                     opt->momentum != 0.0 ? s1 + o : NULL, opt->momentum,
+                                     opt->nesterov, wd);
+        else
+            st = TFN(fnn_adam_update)(len, param + o, grad + o, s1 + o, s2 + o, opt->t, opt->lr,
+                                      opt->beta1, opt->beta2, opt->eps, wd);
+        if (st < status)
+            status = st;
+    }
+    return status;
+}
+
 int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                          T *const *W, T *const *b, const T *X, const T *Y, ptrdiff_t n,
                          const long long *indices, ptrdiff_t n_indices, ptrdiff_t batch_size,
@@ -107,16 +139,9 @@ int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, i
         for (l = 0; l < 2 * L; ++l) {
             const ptrdiff_t layer = l / 2, size = l % 2 ? sizes[layer + 1]
                                                         : sizes[layer] * sizes[layer + 1];
-            T *param = l % 2 ? b[layer] : W[layer];
-            const T *grad = l % 2 ? db[layer] : dW[layer];
-            const double wd = l % 2 ? 0.0 : opt->weight_decay;
-            if (opt->kind == FNN_OPT_SGD)
-                status = TFN(fnn_sgd_update)(size, param, grad, opt->lr,
-                                             opt->momentum != 0.0 ? state1[l] : NULL,
-                                             opt->momentum, opt->nesterov, wd);
-            else
-                status = TFN(fnn_adam_update)(size, param, grad, state1[l], state2[l], opt->t,
-                                              opt->lr, opt->beta1, opt->beta2, opt->eps, wd);
+            status = TFN(fnn_update_param)(opt, size, l % 2 ? b[layer] : W[layer],
+                                           l % 2 ? db[layer] : dW[layer], state1[l], state2[l],
+                                           l % 2 ? 0.0 : opt->weight_decay, n_threads);
             if (status != FNN_OK)
                 return status;
         }
