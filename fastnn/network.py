@@ -27,6 +27,10 @@ __all__ = ["Network", "History", "Trainer", "load", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 _FORMAT_NAME = "fastnn.Network"
+# the process umask, read once at import (reading it means setting it): saved files get the
+# permissions a plain open() would give them, not mkstemp's 0600
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 
 
 @dataclass
@@ -267,6 +271,7 @@ class Network:
                 np.savez(f, **arrays)
                 f.flush()
                 os.fsync(f.fileno())
+            os.chmod(tmp, 0o666 & ~_UMASK)
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

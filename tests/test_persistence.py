@@ -31,6 +31,9 @@ def test_round_trip(net, tmp_path):
     X = np.random.default_rng(1).standard_normal((4, 5))
     np.testing.assert_array_equal(loaded.forward(X), net.forward(X))
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]  # no temporary left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # as a plain open() would create it
 
 
 def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_file(net, tmp_path, monkeypatch):
