@@ -61,6 +61,11 @@ FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay m
 # 64 K, 123 vs 45 us at 256 K). Thresholds sit at about twice
 # the break-even point: a parallel region right after a multi-threaded BLAS product also pays
 # for waking threads the BLAS pool is still spinning on.
+# These apply to the single-kernel calls (fastnn.kernels, Network.loss / gradients) only: the
+# compiled epoch and predict (TRAIN_EPOCH, PREDICT) use the serial variants throughout and leave
+# the threading to BLAS, since a prange region after a 2-thread BLAS product oversubscribed 2
+# cores (784-256-256-10, batch 128: 130 ms per epoch with 2 threads, 30 ms with 1; now 2 threads
+# ~25 ms, 1 thread ~26 ms, measured with /tmp/numbaep/ep2.py).
 PARALLEL_MIN_EPILOGUE = 1 << 20  # outputs of a cheap epilogue (identity, relu, step; D_prev; db)
 PARALLEL_MIN_EPILOGUE_EXP = 1 << 16  # outputs of an exp-based epilogue (sigmoid, tanh, softmax)
 PARALLEL_MIN_LOSS = 1 << 13  # elements of Z

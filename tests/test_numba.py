@@ -214,3 +214,181 @@ def test_jit_writes_its_cache_there_and_leaves_numba_alone(monkeypatch, tmp_path
     assert fn(3) == 6
     cached = [f for _, _, files in os.walk(tmp_path) for f in files]
     assert any(f.startswith("test_numba._twice_for_test") and f.endswith(".nbi") for f in cached)
+
+
+# -- whole epochs and whole-network inference in one compiled call ------------------------------
+
+from fastnn.backends import Backend, DivergenceError, Workspace  # noqa: E402
+from fastnn.optim import epoch_indices  # noqa: E402
+
+EPOCH_NETS = [
+    ([3, 1], ["tanh"], "mse"),
+    ([4, 9, 3], ["relu", "softmax"], "cross_entropy"),
+    ([5, 7, 6, 2], ["tanh", "sigmoid", "sigmoid"], "binary_cross_entropy"),
+    ([4, 6, 3], ["step", "softmax"], "mse"),  # a non-fused pair: the general chain rule
+]
+EPOCH_OPTIMIZERS = [
+    fastnn.SGD(lr=0.1),
+    fastnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-2),
+    fastnn.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    fastnn.Adam(lr=0.01, weight_decay=1e-3),
+]
+
+
+def _epoch_setup(sizes, acts, loss, optimizer, dtype, n=29, batch_size=4, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, sizes[0])).astype(dtype)
+    if loss == "cross_entropy":
+        Y = np.eye(sizes[-1], dtype=dtype)[rng.integers(0, sizes[-1], n)]
+    elif loss == "binary_cross_entropy":
+        Y = rng.integers(0, 2, (n, sizes[-1])).astype(dtype)
+    else:
+        Y = rng.standard_normal((n, sizes[-1])).astype(dtype)
+    weights = [rand(rng, i, o, dtype=dtype) * 0.5 for i, o in zip(sizes[:-1], sizes[1:])]
+    biases = [rand(rng, o, dtype=dtype) * 0.1 for o in sizes[1:]]
+    state = optimizer.init_state([p for pair in zip(weights, biases) for p in pair])
+    return X, Y, weights, biases, state, Workspace(sizes, batch_size, dtype)
+
+
+@pytest.mark.parametrize("optimizer", EPOCH_OPTIMIZERS, ids=repr)
+@pytest.mark.parametrize("net", EPOCH_NETS, ids=lambda n: "-".join(map(str, n[0])) + n[2])
+def test_compiled_epoch_is_the_python_loop_over_numba_kernels(dtype, net, optimizer):
+    """TRAIN_EPOCH sequences the very kernels the base class's Python loop calls one by one: the
+    same weights, optimizer state and mean loss, bit for bit (29 samples: a short last batch)."""
+    sizes, acts, loss = net
+    backend = get_backend("numba")
+    runs = []
+    for train in (Backend.train_epoch, type(backend).train_epoch):
+        X, Y, weights, biases, state, ws = _epoch_setup(sizes, acts, loss, optimizer, dtype)
+        rng = np.random.default_rng(1)
+        losses = []
+        for epoch in range(3):
+            idx = epoch_indices(rng, X.shape[0], 4)
+            losses.append(train(backend, weights, biases, acts, loss, X, Y, idx, 4, optimizer,
+                                state, ws, optimizer.lr_at(epoch), epoch))
+        runs.append((losses, weights + biases, state))
+    (ref_loss, ref_params, ref_state), (got_loss, got_params, got_state) = runs
+    assert got_loss == ref_loss
+    for a, b in zip(got_params, ref_params):
+        np.testing.assert_array_equal(a, b)
+    assert got_state.get("t") == ref_state.get("t")
+    for key in ("velocity", "m", "v"):
+        for a, b in zip(got_state.get(key, []), ref_state.get(key, [])):
+            if b is not None:
+                np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("optimizer", [EPOCH_OPTIMIZERS[1], EPOCH_OPTIMIZERS[3]], ids=repr)
+def test_compiled_epoch_stops_before_the_diverging_step(dtype, optimizer):
+    sizes, acts, loss = [4, 9, 3], ["relu", "identity"], "mse"
+    X, Y, weights, biases, state, ws = _epoch_setup(sizes, acts, loss, optimizer, dtype)
+    X[np.arange(29) == 13] = np.finfo(dtype).max  # sample 13 makes its batch overflow
+    idx = np.arange(29, dtype=np.int64)
+    backend = get_backend("numba")
+    # run the good steps (0, 1, 2) alone, then the whole epoch from the same start
+    expect = [p.copy() for p in weights + biases]
+    s_expect = {k: ([a.copy() for a in v] if isinstance(v, list) else v) for k, v in state.items()}
+    backend.train_epoch(expect[:2], expect[2:], acts, loss, X, Y, idx[:12], 4, optimizer,
+                        s_expect, Workspace(sizes, 4, dtype), 0.01)
+    with pytest.raises(DivergenceError, match="epoch 3, step 4"):
+        backend.train_epoch(weights, biases, acts, loss, X, Y, idx, 4, optimizer, state, ws,
+                            0.01, epoch=2)
+    for a, b in zip(weights + biases, expect):
+        np.testing.assert_array_equal(a, b)
+    if "t" in state:
+        assert state["t"] == s_expect["t"] == 3  # the failed step did not advance t
+    for key in ("velocity", "m", "v"):
+        for a, b in zip(state.get(key, []), s_expect.get(key, [])):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_epoch_rejects_indices_out_of_range():
+    optimizer = fastnn.SGD(lr=0.1)
+    X, Y, weights, biases, state, ws = _epoch_setup([3, 1], ["tanh"], "mse", optimizer,
+                                                    np.float64)
+    before = [p.copy() for p in weights + biases]
+    for bad in (29, -1):
+        with pytest.raises(ValueError, match="indices"):
+            get_backend("numba").train_epoch(weights, biases, ["tanh"], "mse", X, Y,
+                                             np.array([0, 1, bad]), 4, optimizer, state, ws, 0.1)
+    for a, b in zip(weights + biases, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_compiled_epoch_trains_the_arrays_it_is_given_now(dtype):
+    """Nothing about a network is cached between calls: a weight or an optimizer state replaced
+    by a new array is the one trained next (the old one is left alone), and one workspace (its
+    per-row risk buffer) serves networks of any depth."""
+    optimizer = fastnn.SGD(lr=0.1, momentum=0.5)
+    sizes, acts, loss = [4, 9, 3], ["relu", "softmax"], "cross_entropy"
+    X, Y, weights, biases, state, ws = _epoch_setup(sizes, acts, loss, optimizer, dtype)
+    backend = get_backend("numba")
+    idx = np.arange(29, dtype=np.int64)
+
+    def epoch():
+        backend.train_epoch(weights, biases, acts, loss, X, Y, idx, 4, optimizer, state, ws, 0.1)
+
+    epoch()
+    old = weights[1]
+    weights[1] = old.copy()
+    frozen = old.copy()
+    epoch()
+    np.testing.assert_array_equal(old, frozen)
+    assert not np.array_equal(weights[1], frozen)
+    state["velocity"][0] = np.zeros_like(weights[0])
+    epoch()
+    assert np.any(state["velocity"][0] != 0)
+    # a network of another depth, trained with a workspace that already served the first one
+    sizes2 = [4, 3]
+    X2, Y2, w2, b2, s2, ws2 = _epoch_setup(sizes2, ["softmax"], loss, optimizer, dtype)
+    ws2._numba_row_risk = ws._numba_row_risk
+    ref = [p.copy() for p in w2 + b2]
+    Backend.train_epoch(backend, ref[:1], ref[1:], ["softmax"], loss, X2, Y2, idx, 4, optimizer,
+                        optimizer.init_state(ref), Workspace(sizes2, 4, dtype), 0.1)
+    backend.train_epoch(w2, b2, ["softmax"], loss, X2, Y2, idx, 4, optimizer, s2, ws2, 0.1)
+    for a, b in zip(w2 + b2, ref):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="do not match"):  # a workspace of another depth
+        backend.train_epoch(w2, b2, ["softmax"], loss, X2, Y2, idx, 4, optimizer, s2, ws, 0.1)
+
+
+@pytest.mark.parametrize("m", [0, 1, 3, 200])
+def test_predict_is_one_call_and_matches_the_reference(dtype, m):
+    backend, reference = get_backend("numba"), Backend()
+    rng = np.random.default_rng(m)
+    tol = dict(rtol=1e-5, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    for sizes, acts in [([5, 3], ["sigmoid"]), ([5, 40, 3], ["relu", "softmax"]),
+                        ([5, 9, 11, 4, 2], ["tanh", "relu", "sigmoid", "identity"]),
+                        ([5, 3], ["sigmoid"])]:  # a narrow net after wide ones: scratch reused
+        weights = [rand(rng, i, o, dtype=dtype) for i, o in zip(sizes[:-1], sizes[1:])]
+        biases = [rand(rng, o, dtype=dtype) for o in sizes[1:]]
+        X = rand(rng, m, sizes[0], dtype=dtype)
+        got = backend.predict(weights, biases, acts, X)
+        assert got.shape == (m, sizes[-1]) and got.dtype == dtype
+        np.testing.assert_allclose(got, reference.predict(weights, biases, acts, X), **tol)
+        # the cached layer lists follow in-place changes and replaced arrays
+        weights[0] *= 2
+        biases[-1] = biases[-1] + 1
+        np.testing.assert_allclose(backend.predict(weights, biases, acts, X),
+                                   reference.predict(weights, biases, acts, X), **tol)
+
+
+def test_compiled_kernels_compile_once_per_depth_and_dtype():
+    """Layers travel as tuples: one specialisation of the epoch and of predict per depth and
+    dtype (X read-only or not), whatever the layer widths, batch size or optimizer."""
+    backend = get_backend("numba")
+    for sizes in ([3, 5, 1], [7, 2, 4], [3, 8, 1]):
+        net = fastnn.Network(sizes, "relu", "identity", "mse", backend=backend, seed=0)
+        X = np.ones((10, sizes[0]), np.float32)
+        Y = np.zeros((10, sizes[-1]))
+        for optimizer in EPOCH_OPTIMIZERS:
+            net.fit(X, Y, epochs=1, batch_size=3, optimizer=optimizer)
+        net.forward(X[:1])
+        net.forward(X)
+
+    train = [sig for sig in nbk.TRAIN_EPOCH.signatures
+             if sig[0].count == 12 and sig[4].dtype == numba.float32]
+    assert len({(sig[4].mutable, sig[5].mutable, sig[6].mutable) for sig in train}) == len(train)
+    pred = [sig for sig in nbk.PREDICT.signatures
+            if sig[0].count == 2 and sig[3].dtype == numba.float32]
+    assert len({sig[3].mutable for sig in pred}) == len(pred) >= 1

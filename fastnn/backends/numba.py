@@ -31,10 +31,19 @@ picks the variant and calls them. Every flag comes from ``fastnn._numba_config``
 * Threads. ``get_num_threads()`` is read on every call that may go parallel and Numba's own
   setting is synchronised with it (``numba.set_num_threads`` is per calling thread, so a kernel
   run from another Python thread still gets the right count).
+* Whole networks. ``train_epoch`` runs an entire epoch in ONE compiled call (``TRAIN_EPOCH``:
+  gather, forward, fused loss, delta recursion, finite checks, SGD/Adam update for every
+  minibatch, as csrc/train.template.c) and ``predict`` all layers in one (``PREDICT``). Both
+  call the serial kernel variants only, and never a ``prange`` region: on 2 cores a Numba
+  parallel region right after a 2-thread BLAS product (whose threads spin-wait after each call)
+  oversubscribed the cores, 784-256-256-10 batch 128 took ~130 ms per epoch with 2 threads vs
+  ~30 ms with 1; the products still thread, inside BLAS. Layers travel as tuples (one
+  specialisation per depth and dtype, cached on disk; see the notes above ``TRAIN_EPOCH``).
 * ``warmup()`` compiles (or loads from the on-disk cache) every kernel for both dtypes.
 """
 
 import math
+import threading
 
 import numba
 import numpy as np
@@ -49,7 +58,9 @@ from .. import _numba_config as cfg
 from .._config import get_num_threads
 from ..activations import ACTIVATIONS
 from ..losses import LOSSES
-from .base import Backend
+from ..optim import SGD as SGDOptimizer
+from ..optim import Adam
+from .base import Backend, Workspace, diverged
 
 __all__ = ["NumbaBackend", "warmup"]
 
@@ -546,6 +557,128 @@ LOSS = _variants(_loss_delta, cfg.FASTMATH_EXACT)
 SGD = _variants(_sgd_update, cfg.FASTMATH_EXACT)
 ADAM = _variants(_adam_update, cfg.FASTMATH_EXACT)
 
+
+# -- whole epochs and whole networks: one compiled call each --------------------------------------
+#
+# The epoch loop of csrc/train.template.c, kernel for kernel, calling the SERIAL variants above:
+# no Numba parallel region ever runs next to a multi-threaded BLAS product (on 2 cores, prange
+# right after 2-thread np.dot oversubscribed them: 130 ms vs 30 ms per epoch, see
+# _numba_config). Products thread inside BLAS (np.dot), the epilogues, loss and updates run on
+# the calling thread. Layers of different shapes arrive as two tuples, one of 2-D and one of 1-D
+# arrays (homogeneous, so indexed at run time), in the order documented in _train_epoch: one
+# compiled specialisation per depth and dtype (cached on disk), and nothing to cache or
+# invalidate per network. Measured per call (two tuples, 22 arrays) ~5 us, the same as two
+# numba typed Lists; but a typed List costs ~70 us to build from Python (one compiled append
+# per array) and ~0.8 s per process to compile its methods, which no on-disk cache keeps.
+
+_forward_serial = FORWARD[0]
+_backward_serial = BACKWARD[0]
+_loss_serial = LOSS[0]
+_sgd_serial = SGD[0]
+_adam_serial = ADAM[0]
+
+EPOCH_OK, EPOCH_DIVERGED, EPOCH_BAD_INDEX = 0, 1, 2
+
+
+def _all_finite(a):
+    x = a.reshape(-1)
+    bad = False
+    for i in range(x.shape[0]):
+        bad |= not (x[i] - x[i] == 0)  # x - x is 0 when finite, NaN for inf and NaN
+    return not bad
+
+
+def _train_epoch(M, V, acts, loss, X, Y, indices, batch_size, kind, lr, weight_decay,
+                 momentum, mode, beta_1, beta_2, epsilon, t, Xb, Yb, row_risk):
+    """One epoch as fnn_train_epoch; returns (status, mean loss, failed step, Adam's t).
+
+    ``M`` = W[0..L), A[0..L), D[0..L), dW[0..L), state1 of W[0..L), state2 of W[0..L);
+    ``V`` = b[0..L), db[0..L), state1 of b[0..L), state2 of b[0..L). ``kind`` 0 is SGD (``mode``
+    0 plain, 1 heavy ball, 2 Nesterov; state1 = velocity), 1 is Adam (state1 = m, state2 = v).
+    """
+    L = acts.shape[0]
+    n = X.shape[0]
+    n_idx = indices.shape[0]
+    n_in = X.shape[1]
+    n_out = Y.shape[1]
+    for r in range(n_idx):
+        if indices[r] < 0 or indices[r] >= n:
+            return EPOCH_BAD_INDEX, 0.0, -1, t
+    total = 0.0
+    step = 0
+    for start in range(0, n_idx, batch_size):
+        s = min(batch_size, n_idx - start)
+        for r in range(s):  # gather the batch
+            i = indices[start + r]
+            for j in range(n_in):
+                Xb[r, j] = X[i, j]
+            for j in range(n_out):
+                Yb[r, j] = Y[i, j]
+        xb = Xb[:s]
+        # forward: hidden layers with their activation, the output layer's logits
+        for l in range(L):
+            a_prev = xb if l == 0 else M[L + l - 1][:s]
+            _forward_serial(a_prev, M[l], V[l], IDENTITY if l == L - 1 else acts[l],
+                            M[L + l][:s])
+        risk = _loss_serial(M[2 * L - 1][:s], Yb[:s], loss, acts[L - 1], M[3 * L - 1][:s],
+                            row_risk[:s])
+        if not math.isfinite(risk):
+            return EPOCH_DIVERGED, 0.0, step, t
+        # the delta recursion
+        for l in range(L - 1, -1, -1):
+            D = M[2 * L + l][:s]
+            if l == 0:  # no D_prev: the argument is not touched
+                _backward_serial(xb, M[0], D, NO_ACTIVATION, M[3 * L], V[L], D)
+            else:
+                _backward_serial(M[L + l - 1][:s], M[l], D, acts[l - 1], M[3 * L + l],
+                                 V[L + l], M[2 * L + l - 1][:s])
+        for l in range(L):
+            if not (_all_finite(M[3 * L + l]) and _all_finite(V[L + l])):
+                return EPOCH_DIVERGED, 0.0, step, t
+        # the update: weight decay on the weights only
+        if kind == 0:
+            for l in range(L):
+                _sgd_serial(M[l], M[3 * L + l], lr, M[4 * L + l], momentum, mode, weight_decay)
+                _sgd_serial(V[l], V[L + l], lr, V[2 * L + l], momentum, mode, 0.0)
+        else:
+            t += 1
+            ft = float(t)
+            step_size = lr / (1.0 - beta_1 ** ft)
+            inv_bc2 = 1.0 / (1.0 - beta_2 ** ft)
+            for l in range(L):
+                _adam_serial(M[l], M[3 * L + l], M[4 * L + l], M[5 * L + l], beta_1, beta_2,
+                             step_size, inv_bc2, epsilon, weight_decay)
+                _adam_serial(V[l], V[L + l], V[2 * L + l], V[3 * L + l], beta_1, beta_2,
+                             step_size, inv_bc2, epsilon, 0.0)
+        total += risk * s
+        step += 1
+    return EPOCH_OK, (total / n_idx if n_idx else 0.0), -1, t
+
+
+def _predict(W, b, acts, X, out, s0, s1):
+    """``out`` = the network's output for ``X``; hidden outputs alternate between the 1-D
+    scratch buffers ``s0`` and ``s1`` (each of at least m * widest hidden layer elements)."""
+    L = acts.shape[0]
+    m = X.shape[0]
+    if L == 1:
+        _forward_serial(X, W[0], b[0], acts[0], out)
+        return
+    h = s0[:m * W[0].shape[1]].reshape(m, W[0].shape[1])
+    _forward_serial(X, W[0], b[0], acts[0], h)
+    for l in range(1, L):
+        if l == L - 1:
+            _forward_serial(h, W[l], b[l], acts[l], out)
+        else:
+            buf = s1 if l % 2 else s0
+            nxt = buf[:m * W[l].shape[1]].reshape(m, W[l].shape[1])
+            _forward_serial(h, W[l], b[l], acts[l], nxt)
+            h = nxt
+
+
+_all_finite = cfg.jit(_all_finite)
+TRAIN_EPOCH = cfg.jit(_train_epoch, fastmath=cfg.FASTMATH_EXACT)
+PREDICT = cfg.jit(_predict, fastmath=cfg.FASTMATH_EXACT)
+
 _EXP = (SIGMOID, TANH, SOFTMAX)  # epilogues that evaluate exp: parallel from a lower size
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32),
           np.dtype(np.float64): np.empty(0, np.float64)}
@@ -617,12 +750,104 @@ class NumbaBackend(Backend):
                1.0 / (1.0 - beta_2 ** t), float(epsilon), float(weight_decay))
 
 
-def warmup(parallel=True):
+    # -- whole networks: one compiled call each ------------------------------------------------
+
+    def predict(self, weights, biases, activations, X):
+        m = X.shape[0]
+        out = np.empty((m, weights[-1].shape[1]), dtype=X.dtype)
+        widest = max((W.shape[1] for W in weights[:-1]), default=0)
+        s0, s1 = _scratch(X.dtype, max(m * widest, 1))
+        PREDICT(tuple(weights), tuple(biases), _codes(activations), X, out, s0, s1)
+        return out
+
+    def train_epoch(self, weights, biases, activations, loss, X, Y, indices, batch_size,
+                    optimizer, state, workspace, lr, epoch=0):
+        args, state1, state2 = optimizer.kernel_args(lr, state)
+        M, V, row_risk = _epoch_arrays(weights, biases, state1, state2, workspace)
+        indices = np.ascontiguousarray(indices, dtype=np.int64)
+        if not 1 <= batch_size <= workspace.X.shape[0]:  # the kernel writes S rows of Xb
+            raise ValueError(f"batch_size must lie in [1, {workspace.X.shape[0]}] (the "
+                             f"workspace's rows), got {batch_size}")
+        if args["kind"] == "sgd":
+            kind, mode = 0, (0 if not args["momentum"] else 2 if args["nesterov"] else 1)
+            beta_1 = beta_2 = epsilon = 0.0
+            t = 0
+        else:
+            kind, mode = 1, 0
+            beta_1, beta_2, epsilon = args["beta_1"], args["beta_2"], args["epsilon"]
+            t = args["t"]
+        status, mean_loss, failed, t = TRAIN_EPOCH(
+            M, V, _codes(activations), LOSSES[loss].code, X, Y, indices, int(batch_size), kind,
+            float(lr), float(args["weight_decay"]), float(args.get("momentum", 0.0)), mode,
+            float(beta_1), float(beta_2), float(epsilon), int(t), workspace.X, workspace.Y,
+            row_risk)
+        if "t" in state:
+            state["t"] = t
+        if status == EPOCH_BAD_INDEX:
+            raise ValueError(f"indices must lie in [0, {X.shape[0]})")
+        if status == EPOCH_DIVERGED:
+            raise diverged(epoch, failed)
+        return mean_loss
+
+
+_code_arrays = {}
+
+
+def _codes(activations):
+    """The activation codes of a network as a (cached, read-only) int64 array."""
+    key = tuple(activations)
+    codes = _code_arrays.get(key)
+    if codes is None:
+        codes = np.array([ACTIVATIONS[a].code for a in key], dtype=np.int64)
+        codes.flags.writeable = False
+        _code_arrays[key] = codes
+    return codes
+
+
+def _epoch_arrays(weights, biases, state1, state2, ws):
+    """The two tuples of ``TRAIN_EPOCH`` (2-D and 1-D arrays) and the per-row risk buffer.
+
+    Unused optimizer slots (SGD without momentum has no velocity, SGD no second state) get the
+    gradient buffers, which the update kernels then do not touch. The risk buffer is allocated
+    once per workspace.
+    """
+    L = len(weights)
+    if not (len(biases) == len(ws.A) == len(ws.D) == len(ws.dW) == len(ws.db) == L
+            and len(state1) == len(state2) == 2 * L):
+        raise ValueError("the workspace and optimizer state do not match the network's layers")
+    grads = [g for pair in zip(ws.dW, ws.db) for g in pair]
+    s1 = [g if s is None else s for s, g in zip(state1, grads)]
+    s2 = [g if s is None else s for s, g in zip(state2, grads)]
+    two = (*weights, *ws.A, *ws.D, *ws.dW, *s1[0::2], *s2[0::2])
+    one = (*biases, *ws.db, *s1[1::2], *s2[1::2])
+    row_risk = getattr(ws, "_numba_row_risk", None)
+    if row_risk is None or row_risk.shape[0] < ws.X.shape[0]:
+        row_risk = ws._numba_row_risk = np.empty(ws.X.shape[0], np.float64)
+    return two, one, row_risk
+
+
+_local = threading.local()
+
+
+def _scratch(dtype, size):
+    """Two inference buffers of at least ``size`` elements, kept per thread and grown on demand
+    (so repeated predictions allocate only their output), as in the C backend."""
+    key = np.dtype(dtype).name
+    bufs = getattr(_local, key, None)
+    if bufs is None or bufs[0].size < size:
+        bufs = (np.empty(size, dtype), np.empty(size, dtype))
+        setattr(_local, key, bufs)
+    return bufs
+
+
+def warmup(parallel=True, depths=(1, 2, 3)):
     """Compile (or load from the on-disk cache) every kernel for float32 and float64.
 
     Call it once after installing, or at the start of a program, so that the first real call
-    is not slow. ``parallel=False`` skips the parallel variants. Returns the number of
-    compiled specialisations ready (all kernels, both dtypes, 1-D and 2-D parameters).
+    is not slow. ``parallel=False`` skips the parallel variants. The whole-network kernels
+    (``TRAIN_EPOCH``, ``PREDICT``) are specialised per depth: ``depths`` (default 1 to 3
+    layers) are compiled here, others on first use. Returns the number of compiled
+    specialisations ready (all kernels, both dtypes, 1-D and 2-D parameters).
     """
     variants = (0, 1) if parallel and cfg.PARALLEL else (0,)
     for dtype in (np.float32, np.float64):
@@ -641,6 +866,18 @@ def warmup(parallel=True):
                 SGD[p](param.copy(), param, 0.1, param.copy(), 0.9, 1, 0.0)
                 SGD[p](param.copy(), param, 0.1, _EMPTY[np.dtype(dtype)], 0.0, 0, 0.0)
                 ADAM[p](param.copy(), param, param.copy(), param.copy(), *(0.5,) * 6)
+        for L in depths:
+            sizes = [3] * (L + 1)
+            weights = [np.full((3, 3), 0.1, dtype) for _ in range(L)]
+            biases = [np.zeros(3, dtype) for _ in range(L)]
+            acts = ["tanh"] * L
+            backend = NumbaBackend()
+            backend.predict(weights, biases, acts, np.ones((2, 3), dtype))
+            ws = Workspace(sizes, 2, dtype)
+            for opt in (SGDOptimizer(lr=0.1), Adam(lr=0.1)):  # one specialisation for both
+                state = opt.init_state([p for pair in zip(weights, biases) for p in pair])
+                backend.train_epoch(weights, biases, acts, "mse", np.ones((2, 3), dtype),
+                                    np.ones((2, 3), dtype), np.arange(2), 2, opt, state, ws, 0.1)
     kernels = FORWARD[:len(variants)] + BACKWARD[:len(variants)] + LOSS[:len(variants)]
-    kernels += SGD[:len(variants)] + ADAM[:len(variants)]
+    kernels += SGD[:len(variants)] + ADAM[:len(variants)] + (TRAIN_EPOCH, PREDICT)
     return sum(len(kernel.signatures) for kernel in kernels)
