@@ -35,35 +35,44 @@ static int TFN(fnn_check_net)(ptrdiff_t L, const ptrdiff_t *sizes, const int *ac
     return 1;
 }
 
+static int TFN(fnn_update_chunk)(const fnn_optimizer *opt, ptrdiff_t len, T *param, const T *grad,
+                                 T *s1, T *s2, double wd)
+{
+    if (opt->kind == FNN_OPT_SGD)
+        return TFN(fnn_sgd_update)(len, param, grad, opt->lr, opt->momentum != 0.0 ? s1 : NULL,
+                                   opt->momentum, opt->nesterov, wd);
+    return TFN(fnn_adam_update)(len, param, grad, s1, s2, opt->t, opt->lr, opt->beta1,
+                                opt->beta2, opt->eps, wd);
+}
+
 /* One optimizer step on one parameter array.  The update is elementwise, so a large array is
-   cut into chunks updated in parallel: the same result for any thread count. */
+   cut into chunks updated in parallel (the same result for any thread count); a small one is
+   updated directly (a parallel region costs microseconds, even a one-thread one). */
 static int TFN(fnn_update_param)(const fnn_optimizer *opt, ptrdiff_t size, T *param,
                                  const T *grad, T *s1, T *s2, double wd, int n_threads)
 {
     const ptrdiff_t chunk = 16384;
-    const ptrdiff_t nchunks = (size + chunk - 1) / chunk;
     ptrdiff_t c;
     int status = FNN_OK;
+    if (size < FNN_UPDATE_PAR_MIN || n_threads == 1)
+        return TFN(fnn_update_chunk)(opt, size, param, grad, s1, s2, wd);
 #ifdef _OPENMP
-    const int nt = size >= FNN_UPDATE_PAR_MIN && n_threads != 1
-                       ? (n_threads > 0 ? n_threads : omp_get_max_threads()) : 1;
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(min : status) if (nt > 1)
-#else
-    (void)n_threads;
-#endif
-    for (c = 0; c < nchunks; ++c) {
-        const ptrdiff_t o = c * chunk, len = size - o < chunk ? size - o : chunk;
-        int st;
-        if (opt->kind == FNN_OPT_SGD)
-            st = TFN(fnn_sgd_update)(len, param + o, grad + o, opt->lr,
-                                     opt->momentum != 0.0 ? s1 + o : NULL, opt->momentum,
-                                     opt->nesterov, wd);
-        else
-            st = TFN(fnn_adam_update)(len, param + o, grad + o, s1 + o, s2 + o, opt->t, opt->lr,
-                                      opt->beta1, opt->beta2, opt->eps, wd);
-        if (st < status)
-            status = st;
+    {
+        const ptrdiff_t nchunks = (size + chunk - 1) / chunk;
+        const int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(min : status)
+        for (c = 0; c < nchunks; ++c) {
+            const ptrdiff_t o = c * chunk, len = size - o < chunk ? size - o : chunk;
+            const int st = TFN(fnn_update_chunk)(opt, len, param + o, grad + o,
+                                                 s1 ? s1 + o : NULL, s2 ? s2 + o : NULL, wd);
+            if (st < status)
+                status = st;
+        }
     }
+#else
+    (void)c;
+    status = TFN(fnn_update_chunk)(opt, size, param, grad, s1, s2, wd);
+#endif
     return status;
 }
 
