@@ -340,16 +340,16 @@ def _batch_time(fn, number):
     return (time.perf_counter() - start) / number
 
 
-PAUSE = float(os.environ.get("FASTNN_BENCH_PAUSE", "0.1"))
+PAUSE = float(os.environ.get("FASTNN_BENCH_PAUSE", "0.25"))
 
 
 def time_contenders(contenders, rounds=7, min_time=0.02, pause=PAUSE):
     """Median seconds per call of each contender, measured interleaved in one run.
 
     ``pause`` seconds between contenders let the previous one's thread pool go quiet before the
-    next is timed: OpenBLAS and OpenMP threads spin for a while after a parallel call, and
-    measured on 2 cores a 0.005 s pause left fastnn's 1024^3 GEMM at 0.52x of NumPy's right after
-    it, a 0.15 s pause at 0.96x (FASTNN_BENCH_PAUSE overrides it)."""
+    next is timed: OpenBLAS's threads spin for 0.1-0.2 s after each call. Measured on 2 cores,
+    fastnn's 2-thread 1024^3 GEMM ran at 200-220 GFLOP/s alone, 75-115 GFLOP/s within 0.1 s
+    after a NumPy matmul, 190-240 GFLOP/s 0.2 s after it (FASTNN_BENCH_PAUSE overrides it)."""
     numbers = {}
     for name, fn in contenders.items():
         fn()  # warm-up: compilation, caches, lazy allocation
@@ -478,7 +478,7 @@ def main(quick=False, json_path=None, plot_path=None, groups=None, threads=None)
     """``fastnn bench``: run the table, print it, optionally save JSON and a plot."""
     if threads:
         fastnn.set_num_threads(threads)
-    rounds, min_time = (5, 0.01) if quick else (9, 0.03)
+    rounds, min_time = (3, 0.01) if quick else (7, 0.03)
     start = time.perf_counter()
     ceiling = measure_ceiling(1024, rounds=3 if quick else 5)
     cases = run(make_cases(quick, groups), rounds, min_time)
