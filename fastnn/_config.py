@@ -48,6 +48,7 @@ def set_num_threads(n):
 @contextlib.contextmanager
 def num_threads(n):
     """Within the block, use ``n`` threads (``None``: leave the setting alone)."""
+    global _num_threads
     if n is None:
         yield
         return
@@ -56,13 +57,8 @@ def num_threads(n):
     try:
         yield
     finally:
-        set_num_threads(before if before is not None else _default_threads())
-        _restore(before)
-
-
-def _restore(value):
-    global _num_threads
-    _num_threads = value
+        set_num_threads(_default_threads() if before is None else before)
+        _num_threads = before  # "not set" stays "not set"
 
 
 def config_info():

@@ -21,7 +21,7 @@ from .activations import get_activation
 from .backends import DivergenceError, Workspace, get_backend
 from .backends.base import diverged
 from .losses import get_loss
-from .optim import check_optimizer, epoch_indices
+from .optim import check_optimizer, check_sampling, epoch_indices
 
 __all__ = ["Network", "History", "Trainer", "load", "FORMAT_VERSION"]
 
@@ -203,7 +203,6 @@ class Network:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, Y_val)")
             X_val, Y_val = self._check_XY(*validation_data)
-        epoch_indices(self.rng, 1, 1, sampling)  # validates sampling before any work
 
         trainer = Trainer(self, X, Y, batch_size, optimizer, sampling, shuffle)
         history = History()
@@ -294,7 +293,7 @@ class Trainer:
         self.net, self.X, self.Y = net, X, Y
         self.batch_size = min(batch_size, X.shape[0])
         self.optimizer, self.sampling, self.shuffle = optimizer, sampling, shuffle
-        epoch_indices(net.rng, 1, 1, sampling)  # validates sampling before any work
+        check_sampling(sampling)
         self.params = [p for pair in zip(net.weights, net.biases) for p in pair]
         self.state = optimizer.init_state(self.params) if state is None else state
         self.workspace = Workspace(net.sizes, self.batch_size, net.dtype)

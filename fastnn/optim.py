@@ -143,6 +143,12 @@ def _uniform_subsets(rng, n, size, count):
     return np.concatenate([rng.permutation(n)[:size] for _ in range(count)])
 
 
+def check_sampling(sampling):
+    if sampling not in SAMPLINGS:
+        raise ValueError(f"unknown sampling {sampling!r}; expected one of {list(SAMPLINGS)}")
+    return sampling
+
+
 def epoch_indices(rng, n_samples, batch_size, sampling="shuffle", shuffle=True):
     """The sample indices of one epoch, batch after batch, as one int64 array.
 
@@ -151,8 +157,7 @@ def epoch_indices(rng, n_samples, batch_size, sampling="shuffle", shuffle=True):
     random subset of ``batch_size`` distinct samples (minibatch SGD as in the lecture notes).
     """
     batch_size = check_positive_int(batch_size, "batch_size")
-    if sampling not in SAMPLINGS:
-        raise ValueError(f"unknown sampling {sampling!r}; expected one of {list(SAMPLINGS)}")
+    check_sampling(sampling)
     if sampling == "uniform" and batch_size < n_samples:
         return _uniform_subsets(rng, n_samples, batch_size, math.ceil(n_samples / batch_size))
     if shuffle:

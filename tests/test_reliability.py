@@ -8,7 +8,6 @@ optimizer, a save that fails halfway through writing, and threads.
 """
 
 import io
-import os
 import re
 import threading
 import time
@@ -16,11 +15,11 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, DTYPES
+from conftest import BACKENDS
 
 import fastnn
 from fastnn import kernels, network
-from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from fastnn.activations import ACTIVATIONS
 from fastnn.losses import LOSSES
 from fastnn.sklearn import LogisticRegression, MLPClassifier, MLPRegressor, Perceptron
 
@@ -488,10 +487,8 @@ def test_long_kernels_release_the_gil(compiled):
 
 @pytest.fixture
 def restore_threads():
-    before = fastnn._config._num_threads
-    yield
-    fastnn.set_num_threads(before if before is not None else fastnn._config._default_threads())
-    fastnn._config._restore(before)
+    with fastnn._config.num_threads(fastnn.get_num_threads()):  # restores the setting on exit
+        yield
 
 
 def test_one_and_two_threads_agree_and_a_fixed_seed_repeats(backend, dtype, restore_threads):
