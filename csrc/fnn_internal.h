@@ -34,11 +34,12 @@
 #define FNN_MAX_TILE 512
 
 /* Micro-kernel: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a . b over k, where
-   a is a packed MR-row sliver (a[p*MR + r]) and b a packed NR-column sliver (b[p*NR + j]). */
-typedef void (*fnn_ukrfn_f32)(ptrdiff_t k, const float *a, const float *b, float *c, ptrdiff_t ldc,
-                            int accumulate);
-typedef void (*fnn_ukrfn_f64)(ptrdiff_t k, const double *a, const double *b, double *c,
-                            ptrdiff_t ldc, int accumulate);
+   A's element (r, p) is a[r*rsa + p*csa] (a packed sliver: rsa 1, csa MR; or the source in
+   place, rsa == 1 or csa == 1) and b a packed NR-column sliver (b[p*NR + j]). */
+typedef void (*fnn_ukrfn_f32)(ptrdiff_t k, const float *a, ptrdiff_t rsa, ptrdiff_t csa,
+                              const float *b, float *c, ptrdiff_t ldc, int accumulate);
+typedef void (*fnn_ukrfn_f64)(ptrdiff_t k, const double *a, ptrdiff_t rsa, ptrdiff_t csa,
+                              const double *b, double *c, ptrdiff_t ldc, int accumulate);
 /* Epilogue on the tile c[mr x nr] (row stride ldc) whose top-left element is (i0, j0) in the
    coordinates of ep->bias / ep->aux.  Never called for FNN_EP_STORE or softmax. */
 typedef void (*fnn_epifn_f32)(const fnn_epilogue_f32 *ep, float *c, ptrdiff_t ldc, ptrdiff_t i0,
@@ -131,6 +132,12 @@ void fnn_buffer_done(int slot, void *p);
 #endif
 #ifndef FNN_SMALLM_MAX_B_BYTES
 #define FNN_SMALLM_MAX_B_BYTES 1048576.0
+#endif
+
+/* The micro-kernel reads A in place (no packing) when the block of C is at most this many NR
+   slivers wide and A's rows or columns are contiguous (see gemm.template.c); 0: always pack. */
+#ifndef FNN_DIRECT_A_MAX_SLIVERS
+#define FNN_DIRECT_A_MAX_SLIVERS 8
 #endif
 
 #endif /* FNN_INTERNAL_H */

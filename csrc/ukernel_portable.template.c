@@ -10,8 +10,8 @@
 #define T FNN_T
 
 /* Same contract as fnn_ukr in ukernel_simd.template.c, for a PK_MR x PK_NR tile. */
-static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, const T *restrict b, T *restrict c,
-                        ptrdiff_t ldc, int accumulate)
+static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
+                        const T *restrict b, T *restrict c, ptrdiff_t ldc, int accumulate)
 {
     T acc[PK_MR][PK_NR];
     ptrdiff_t p;
@@ -21,11 +21,11 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, const T *restrict b, T
             acc[r][j] = 0;
     for (p = 0; p < k; ++p) {
         for (r = 0; r < PK_MR; ++r) {
-            const T ar = a[r];
+            const T ar = a[r * rsa];
             for (j = 0; j < PK_NR; ++j)
                 acc[r][j] += ar * b[j];
         }
-        a += PK_MR;
+        a += csa;
         b += PK_NR;
     }
     for (r = 0; r < PK_MR; ++r) {

@@ -11,12 +11,15 @@
  * Micro-kernel (outer-product form, B rows of 2 vectors, A elements broadcast): UK_MR*2
  * accumulators live in named registers for the whole k loop; C is touched once at the end
  * (stored, or added to when accumulate != 0; never read otherwise, so it may hold NaN).
+ * A is read through strides, so the same kernel runs on a packed sliver (rsa 1, csa UK_MR), on
+ * a column-major source in place (rsa 1: X^T in dW = X^T.D) and on a row-major one (csa 1:
+ * X in X.W), which spares the packing of A when a sliver is used by only a few B slivers.
  */
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define T FNN_T
 
-#define UK_ROW(r)                                                                                  \
-    ar = V_BC(a[r]);                                                                               \
+#define UK_FMA2(r, x)                                                                              \
+    ar = V_BC(x);                                                                                  \
     c##r##_0 = V_FMA(ar, b0, c##r##_0);                                                            \
     c##r##_1 = V_FMA(ar, b1, c##r##_1);
 #define UK_DECL(r) VT c##r##_0 = V_ZERO(), c##r##_1 = V_ZERO();
@@ -29,13 +32,13 @@
         V_ST(c + r * ldc + VL, c##r##_1);                                                          \
     }
 
-/* k      IN  depth of the packed slivers
-   a      IN  packed A sliver, a[p*UK_MR + r]
-   b      IN  packed B sliver, b[p*2*VL + j]
-   c      OUT UK_MR x 2*VL tile, row stride ldc
+/* k          IN  depth
+   a          IN  A sliver: element (r, p) at a[r*rsa + p*csa], r < UK_MR (all rows must exist)
+   b          IN  packed B sliver, b[p*2*VL + j]
+   c          OUT UK_MR x 2*VL tile, row stride ldc
    accumulate IN  0: c = a.b ; 1: c += a.b */
-static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, const T *restrict b, T *restrict c,
-                        ptrdiff_t ldc, int accumulate)
+static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, ptrdiff_t rsa, ptrdiff_t csa,
+                        const T *restrict b, T *restrict c, ptrdiff_t ldc, int accumulate)
 {
     ptrdiff_t p;
     VT ar, b0, b1;
@@ -48,15 +51,41 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, const T *restrict b, T
         __builtin_prefetch(c + p * ldc, 1, 3);
         __builtin_prefetch(c + p * ldc + VL, 1, 3);
     }
-    for (p = 0; p < k; ++p) {
-        b0 = V_LD(b);
-        b1 = V_LD(b + VL);
-        UK_ROW(0) UK_ROW(1) UK_ROW(2) UK_ROW(3) UK_ROW(4) UK_ROW(5)
+    if (rsa == 1) {
+        /* a step's UK_MR elements are contiguous (packed, or a column-major source) */
+        for (p = 0; p < k; ++p) {
+            b0 = V_LD(b);
+            b1 = V_LD(b + VL);
+            UK_FMA2(0, a[0]) UK_FMA2(1, a[1]) UK_FMA2(2, a[2])
+            UK_FMA2(3, a[3]) UK_FMA2(4, a[4]) UK_FMA2(5, a[5])
 #if UK_MR == 12
-        UK_ROW(6) UK_ROW(7) UK_ROW(8) UK_ROW(9) UK_ROW(10) UK_ROW(11)
+            UK_FMA2(6, a[6]) UK_FMA2(7, a[7]) UK_FMA2(8, a[8])
+            UK_FMA2(9, a[9]) UK_FMA2(10, a[10]) UK_FMA2(11, a[11])
 #endif
-        a += UK_MR;
-        b += 2 * VL;
+            a += csa;
+            b += 2 * VL;
+        }
+    } else {
+        /* rows of A apart by rsa: one pointer per 3 rows, the others at rsa and 2 rsa from it */
+        const T *a0 = a, *a3 = a + 3 * rsa;
+#if UK_MR == 12
+        const T *a6 = a + 6 * rsa, *a9 = a + 9 * rsa;
+#endif
+        for (p = 0; p < k; ++p) {
+            b0 = V_LD(b);
+            b1 = V_LD(b + VL);
+            UK_FMA2(0, a0[0]) UK_FMA2(1, a0[rsa]) UK_FMA2(2, a0[2 * rsa])
+            UK_FMA2(3, a3[0]) UK_FMA2(4, a3[rsa]) UK_FMA2(5, a3[2 * rsa])
+            a0 += csa;
+            a3 += csa;
+#if UK_MR == 12
+            UK_FMA2(6, a6[0]) UK_FMA2(7, a6[rsa]) UK_FMA2(8, a6[2 * rsa])
+            UK_FMA2(9, a9[0]) UK_FMA2(10, a9[rsa]) UK_FMA2(11, a9[2 * rsa])
+            a6 += csa;
+            a9 += csa;
+#endif
+            b += 2 * VL;
+        }
     }
     UK_STORE(0) UK_STORE(1) UK_STORE(2) UK_STORE(3) UK_STORE(4) UK_STORE(5)
 #if UK_MR == 12
@@ -149,7 +178,7 @@ static void FN(fnn_smallm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, pt
     }
 }
 
-#undef UK_ROW
+#undef UK_FMA2
 #undef UK_DECL
 #undef UK_STORE
 #undef FN
