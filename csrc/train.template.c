@@ -45,74 +45,134 @@ static int TFN(fnn_update_chunk)(const fnn_optimizer *opt, ptrdiff_t len, T *par
                                 opt->beta2, opt->eps, wd);
 }
 
-/* One optimizer step on one parameter array.  The update is elementwise, so a large array is
-   cut into chunks updated in parallel (the same result for any thread count); a small one is
-   updated directly (a parallel region costs microseconds, even a one-thread one). */
-static int TFN(fnn_update_param)(const fnn_optimizer *opt, ptrdiff_t size, T *param,
-                                 const T *grad, T *s1, T *s2, double wd, int n_threads)
+/* The parameter arrays of a step: W0, b0, W1, b1, ... with their gradients and state. */
+typedef struct {
+    ptrdiff_t size;
+    T *param;
+    const T *grad;
+    T *s1, *s2;
+    double wd;
+} TFN(fnn_slot);
+
+/* Chunk c (of FNN_UPDATE_CHUNK elements, never across two arrays) of the slots: sets *o, *len. */
+static ptrdiff_t TFN(fnn_chunk)(const TFN(fnn_slot) *slots, ptrdiff_t nslots, ptrdiff_t c,
+                                ptrdiff_t *o, ptrdiff_t *len)
 {
-    const ptrdiff_t chunk = 16384;
-    ptrdiff_t c;
-    int status = FNN_OK;
-    if (size < FNN_UPDATE_PAR_MIN || n_threads == 1)
-        return TFN(fnn_update_chunk)(opt, size, param, grad, s1, s2, wd);
-#ifdef _OPENMP
-    {
-        const ptrdiff_t nchunks = (size + chunk - 1) / chunk;
-        const int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(min : status)
-        for (c = 0; c < nchunks; ++c) {
-            const ptrdiff_t o = c * chunk, len = size - o < chunk ? size - o : chunk;
-            const int st = TFN(fnn_update_chunk)(opt, len, param + o, grad + o,
-                                                 s1 ? s1 + o : NULL, s2 ? s2 + o : NULL, wd);
-            if (st < status)
-                status = st;
+    ptrdiff_t i;
+    *o = *len = 0;
+    for (i = 0; i < nslots; ++i) {
+        const ptrdiff_t nc = (slots[i].size + FNN_UPDATE_CHUNK - 1) / FNN_UPDATE_CHUNK;
+        if (c < nc) {
+            *o = c * FNN_UPDATE_CHUNK;
+            *len = slots[i].size - *o < FNN_UPDATE_CHUNK ? slots[i].size - *o : FNN_UPDATE_CHUNK;
+            return i;
         }
+        c -= nc;
+    }
+    return -1; /* not reached */
+}
+
+/* The end of a step: if every gradient is finite, one optimizer step on every parameter array
+   (else FNN_EDIVERGED, and nothing is changed).  The update is elementwise, so when there is
+   enough of it both passes are cut into the same chunks and run in one parallel region: the
+   thread that checks a chunk also updates it, while its gradient is in that core's cache, and
+   the result does not depend on the thread count.  Small networks skip the region (even a
+   one-thread region costs about a microsecond). */
+static int TFN(fnn_check_and_update)(const fnn_optimizer *opt, const TFN(fnn_slot) *slots,
+                                     ptrdiff_t nslots, int n_threads)
+{
+    ptrdiff_t i, c, total = 0, nchunks = 0;
+    int bad = 0, status = FNN_OK;
+    for (i = 0; i < nslots; ++i) {
+        total += slots[i].size;
+        nchunks += (slots[i].size + FNN_UPDATE_CHUNK - 1) / FNN_UPDATE_CHUNK;
+    }
+#ifdef _OPENMP
+    if (total >= FNN_UPDATE_PAR_MIN && n_threads != 1) {
+        const int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+#pragma omp parallel num_threads(nt) private(i) reduction(min : status)
+        {
+            /* bad is shared: the reduction of the first loop is complete after its barrier */
+#pragma omp for schedule(static) reduction(| : bad)
+            for (c = 0; c < nchunks; ++c) {
+                ptrdiff_t o, len;
+                i = TFN(fnn_chunk)(slots, nslots, c, &o, &len);
+                bad |= !TFN(fnn_all_finite)(len, slots[i].grad + o);
+            }
+            if (!bad) {
+#pragma omp for schedule(static)
+                for (c = 0; c < nchunks; ++c) {
+                    ptrdiff_t o, len;
+                    int st;
+                    i = TFN(fnn_chunk)(slots, nslots, c, &o, &len);
+                    st = TFN(fnn_update_chunk)(opt, len, slots[i].param + o, slots[i].grad + o,
+                                               slots[i].s1 ? slots[i].s1 + o : NULL,
+                                               slots[i].s2 ? slots[i].s2 + o : NULL, slots[i].wd);
+                    if (st < status)
+                        status = st;
+                }
+            }
+        }
+        return bad ? FNN_EDIVERGED : status;
     }
 #else
+    (void)n_threads;
     (void)c;
-    status = TFN(fnn_update_chunk)(opt, size, param, grad, s1, s2, wd);
+    (void)nchunks;
 #endif
+    for (i = 0; i < nslots; ++i)
+        bad |= !TFN(fnn_all_finite)(slots[i].size, slots[i].grad);
+    if (bad)
+        return FNN_EDIVERGED;
+    for (i = 0; i < nslots && status == FNN_OK; ++i)
+        status = TFN(fnn_update_chunk)(opt, slots[i].size, slots[i].param, slots[i].grad,
+                                       slots[i].s1, slots[i].s2, slots[i].wd);
     return status;
 }
 
-int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
-                         T *const *W, T *const *b, const T *X, const T *Y, ptrdiff_t n,
-                         const long long *indices, ptrdiff_t n_indices, ptrdiff_t batch_size,
-                         fnn_optimizer *opt, T *const *state1, T *const *state2, T *Xb, T *Yb,
-                         T *const *A, T *const *D, T *const *dW, T *const *db, int n_threads,
-                         double *mean_loss, ptrdiff_t *failed_step)
+/* Xb, Yb = the rows idx[0..s) of X and Y; by all threads when there is a lot to copy */
+static void TFN(fnn_gather)(ptrdiff_t s, ptrdiff_t n_in, ptrdiff_t n_out, const T *X,
+                            const T *Y, const long long *idx, T *Xb, T *Yb, int n_threads)
 {
-    ptrdiff_t l, r, step, start;
-    double total = 0.0;
-    int status;
-    if (!TFN(fnn_check_net)(L, sizes, acts) || !W || !b || !X || !Y || !indices || !opt
-        || !state1 || !state2 || !Xb || !Yb || !A || !D || !dW || !db || !mean_loss
-        || !failed_step || n < 1 || n_indices < 0 || batch_size < 1
-        || (opt->kind != FNN_OPT_SGD && opt->kind != FNN_OPT_ADAM))
-        return FNN_EINVAL;
-    for (l = 0; l < L; ++l)
-        if (!W[l] || !b[l] || !A[l] || !D[l] || !dW[l] || !db[l]
-            || (opt->kind == FNN_OPT_ADAM && (!state1[2 * l] || !state2[2 * l]
-                                              || !state1[2 * l + 1] || !state2[2 * l + 1]))
-            || (opt->kind == FNN_OPT_SGD && opt->momentum != 0.0
-                && (!state1[2 * l] || !state1[2 * l + 1])))
-            return FNN_EINVAL;
-    for (r = 0; r < n_indices; ++r)
-        if (indices[r] < 0 || indices[r] >= n)
-            return FNN_EINVAL;
-
-    const ptrdiff_t n_in = sizes[0], n_out = sizes[L];
-    *failed_step = -1;
-    for (step = 0, start = 0; start < n_indices; ++step, start += batch_size) {
-        const ptrdiff_t s = n_indices - start < batch_size ? n_indices - start : batch_size;
-        double risk;
-        /* gather the batch */
+    ptrdiff_t r;
+#ifdef _OPENMP
+    if (s * (n_in + n_out) >= FNN_GATHER_PAR_MIN && n_threads != 1) {
+        const int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+#pragma omp parallel for num_threads(nt) schedule(static)
         for (r = 0; r < s; ++r) {
-            const ptrdiff_t i = (ptrdiff_t)indices[start + r];
+            const ptrdiff_t i = (ptrdiff_t)idx[r];
             memcpy(Xb + r * n_in, X + i * n_in, (size_t)n_in * sizeof(T));
             memcpy(Yb + r * n_out, Y + i * n_out, (size_t)n_out * sizeof(T));
         }
+        return;
+    }
+#else
+    (void)n_threads;
+#endif
+    for (r = 0; r < s; ++r) {
+        const ptrdiff_t i = (ptrdiff_t)idx[r];
+        memcpy(Xb + r * n_in, X + i * n_in, (size_t)n_in * sizeof(T));
+        memcpy(Yb + r * n_out, Y + i * n_out, (size_t)n_out * sizeof(T));
+    }
+}
+
+/* The steps of an epoch (arguments checked by fnn_train_epoch). */
+static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
+                                T *const *W, T *const *b, const T *X, const T *Y,
+                                const long long *indices, ptrdiff_t n_indices,
+                                ptrdiff_t batch_size, fnn_optimizer *opt,
+                                const TFN(fnn_slot) *slots, T *Xb, T *Yb, T *const *A,
+                                T *const *D, T *const *dW, T *const *db, int n_threads,
+                                double *mean_loss, ptrdiff_t *failed_step)
+{
+    const ptrdiff_t n_in = sizes[0], n_out = sizes[L];
+    ptrdiff_t l, step, start;
+    double total = 0.0;
+    int status;
+    for (step = 0, start = 0; start < n_indices; ++step, start += batch_size) {
+        const ptrdiff_t s = n_indices - start < batch_size ? n_indices - start : batch_size;
+        double risk;
+        TFN(fnn_gather)(s, n_in, n_out, X, Y, indices + start, Xb, Yb, n_threads);
         /* forward: hidden layers with their activation, the output layer's logits */
         for (l = 0; l < L; ++l) {
             status = TFN(fnn_dense_forward)(s, sizes[l], sizes[l + 1], l ? A[l - 1] : Xb, W[l],
@@ -136,28 +196,67 @@ int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, i
             if (status != FNN_OK)
                 return status;
         }
-        for (l = 0; l < L; ++l)
-            if (!TFN(fnn_all_finite)(sizes[l] * sizes[l + 1], dW[l])
-                || !TFN(fnn_all_finite)(sizes[l + 1], db[l])) {
-                *failed_step = step;
-                return FNN_EDIVERGED;
-            }
-        /* the update: weight decay on the weights only */
+        /* the update, if every gradient is finite: weight decay on the weights only */
         if (opt->kind == FNN_OPT_ADAM)
             opt->t += 1;
-        for (l = 0; l < 2 * L; ++l) {
-            const ptrdiff_t layer = l / 2, size = l % 2 ? sizes[layer + 1]
-                                                        : sizes[layer] * sizes[layer + 1];
-            status = TFN(fnn_update_param)(opt, size, l % 2 ? b[layer] : W[layer],
-                                           l % 2 ? db[layer] : dW[layer], state1[l], state2[l],
-                                           l % 2 ? 0.0 : opt->weight_decay, n_threads);
-            if (status != FNN_OK)
-                return status;
+        status = TFN(fnn_check_and_update)(opt, slots, 2 * L, n_threads);
+        if (status == FNN_EDIVERGED) {
+            if (opt->kind == FNN_OPT_ADAM)
+                opt->t -= 1;
+            *failed_step = step;
         }
+        if (status != FNN_OK)
+            return status;
         total += risk * (double)s;
     }
     *mean_loss = n_indices ? total / (double)n_indices : 0.0;
     return FNN_OK;
+}
+
+
+int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
+                         T *const *W, T *const *b, const T *X, const T *Y, ptrdiff_t n,
+                         const long long *indices, ptrdiff_t n_indices, ptrdiff_t batch_size,
+                         fnn_optimizer *opt, T *const *state1, T *const *state2, T *Xb, T *Yb,
+                         T *const *A, T *const *D, T *const *dW, T *const *db, int n_threads,
+                         double *mean_loss, ptrdiff_t *failed_step)
+{
+    ptrdiff_t l, r;
+    int status;
+    if (!TFN(fnn_check_net)(L, sizes, acts) || !W || !b || !X || !Y || !indices || !opt
+        || !state1 || !state2 || !Xb || !Yb || !A || !D || !dW || !db || !mean_loss
+        || !failed_step || n < 1 || n_indices < 0 || batch_size < 1
+        || (opt->kind != FNN_OPT_SGD && opt->kind != FNN_OPT_ADAM))
+        return FNN_EINVAL;
+    for (l = 0; l < L; ++l)
+        if (!W[l] || !b[l] || !A[l] || !D[l] || !dW[l] || !db[l]
+            || (opt->kind == FNN_OPT_ADAM && (!state1[2 * l] || !state2[2 * l]
+                                              || !state1[2 * l + 1] || !state2[2 * l + 1]))
+            || (opt->kind == FNN_OPT_SGD && opt->momentum != 0.0
+                && (!state1[2 * l] || !state1[2 * l + 1])))
+            return FNN_EINVAL;
+    for (r = 0; r < n_indices; ++r)
+        if (indices[r] < 0 || indices[r] >= n)
+            return FNN_EINVAL;
+
+    TFN(fnn_slot) *slots = (TFN(fnn_slot) *)malloc((size_t)(2 * L) * sizeof *slots);
+    if (!slots)
+        return FNN_ENOMEM;
+    for (l = 0; l < 2 * L; ++l) {
+        const ptrdiff_t layer = l / 2;
+        slots[l].size = l % 2 ? sizes[layer + 1] : sizes[layer] * sizes[layer + 1];
+        slots[l].param = l % 2 ? b[layer] : W[layer];
+        slots[l].grad = l % 2 ? db[layer] : dW[layer];
+        slots[l].s1 = state1[l];
+        slots[l].s2 = state2[l];
+        slots[l].wd = l % 2 ? 0.0 : opt->weight_decay;
+    }
+    *failed_step = -1;
+    status = TFN(fnn_epoch_steps)(L, sizes, acts, loss, W, b, X, Y, indices, n_indices,
+                                  batch_size, opt, slots, Xb, Yb, A, D, dW, db, n_threads,
+                                  mean_loss, failed_step);
+    free(slots);
+    return status;
 }
 
 int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const T *const *W,
