@@ -69,6 +69,7 @@ typedef struct {
     fnn_ukrfn_f32 ukr;
     fnn_epifn_f32 epi;
     fnn_smallmfn_f32 smallm;
+    fnn_smallmfn_f32 narrow; /* n < NR: same contract as smallm */
     fnn_softmaxfn_f32 softmax;
     fnn_packafn_f32 pack_a; /* MR-row slivers, see pack.template.c */
     fnn_packbfn_f32 pack_b; /* NR-column slivers */
@@ -79,6 +80,7 @@ typedef struct {
     fnn_ukrfn_f64 ukr;
     fnn_epifn_f64 epi;
     fnn_smallmfn_f64 smallm;
+    fnn_smallmfn_f64 narrow;
     fnn_softmaxfn_f64 softmax;
     fnn_packafn_f64 pack_a; /* MR-row slivers, see pack.template.c */
     fnn_packbfn_f64 pack_b; /* NR-column slivers */

@@ -278,6 +278,30 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
             }
 #endif
         }
+    } else if (csb == 1 && n < kn->nr) {
+        /* a few columns (an output layer): row blocks of whole vectors, not NR-wide tiles */
+        if (nt <= 1) {
+            kn->narrow(m, n, k, A, rsa, csa, B, rsb, C, ldc);
+            if (epp)
+                kn->epi(epp, C, ldc, 0, 0, m, n);
+        } else {
+#ifdef _OPENMP
+            const ptrdiff_t nblk = (m + 7) / 8;
+#pragma omp parallel num_threads(nt)
+            {
+                const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
+                const ptrdiff_t i0 = nblk * tid / nthr * 8;
+                ptrdiff_t i1 = nblk * (tid + 1) / nthr * 8;
+                if (i1 > m)
+                    i1 = m;
+                if (i1 > i0) {
+                    kn->narrow(i1 - i0, n, k, A + i0 * rsa, rsa, csa, B, rsb, C + i0 * ldc, ldc);
+                    if (epp)
+                        kn->epi(epp, C + i0 * ldc, ldc, i0, 0, i1 - i0, n);
+                }
+            }
+#endif
+        }
     } else if (nt <= 1) {
         status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp);
     } else {

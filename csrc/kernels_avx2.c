@@ -29,9 +29,14 @@
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
 #define V_ZERO() _mm256_setzero_ps()
 #define V_ADD(a, b) _mm256_add_ps((a), (b))
+#define VM __m256i
+#define V_MASK(cnt) _mm256_cmpgt_epi32(_mm256_set1_epi32(cnt), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define V_LDM(p, m) _mm256_maskload_ps((p), (m))
+#define V_STM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define UK_MR 6
 #define SM_NV 2
 #define SM_R 4
+#define NW_R2 4
 #include "ukernel_simd.template.c"
 #define PK_MR 6
 #define PK_NR 16
@@ -46,9 +51,14 @@
 #undef V_FMA
 #undef V_ZERO
 #undef V_ADD
+#undef VM
+#undef V_MASK
+#undef V_LDM
+#undef V_STM
 #undef UK_MR
 #undef SM_NV
 #undef SM_R
+#undef NW_R2
 #undef FNN_T
 #undef FNN_SUF
 #undef FNN_IS_F64
@@ -66,9 +76,14 @@
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))
 #define V_ZERO() _mm256_setzero_pd()
 #define V_ADD(a, b) _mm256_add_pd((a), (b))
+#define VM __m256i
+#define V_MASK(cnt) _mm256_cmpgt_epi64(_mm256_set1_epi64x(cnt), _mm256_setr_epi64x(0, 1, 2, 3))
+#define V_LDM(p, m) _mm256_maskload_pd((p), (m))
+#define V_STM(p, m, v) _mm256_maskstore_pd((p), (m), (v))
 #define UK_MR 6
 #define SM_NV 2
 #define SM_R 4
+#define NW_R2 4
 #include "ukernel_simd.template.c"
 #define PK_MR 6
 #define PK_NR 8
@@ -84,8 +99,8 @@
 const fnn_ctx fnn_ctx_avx2 = {
     FNN_ISA_AVX2,
     /* mr, nr, mc, kc, nc */
-    {6, 16, 144, 256, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
-    {6, 8, 96, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
+    {6, 16, 144, 256, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_narrow_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
+    {6, 8, 96, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_narrow_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
 };
 
 #endif /* FNN_HAVE_X86_KERNELS */

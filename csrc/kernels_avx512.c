@@ -34,9 +34,14 @@
 #define V_FMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define V_ZERO() _mm512_setzero_ps()
 #define V_ADD(a, b) _mm512_add_ps((a), (b))
+#define VM __mmask16
+#define V_MASK(cnt) ((__mmask16)((1u << (cnt)) - 1u))
+#define V_LDM(p, m) _mm512_maskz_loadu_ps((m), (p))
+#define V_STM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define UK_MR 12
 #define SM_NV 4
 #define SM_R 4
+#define NW_R2 8
 #include "ukernel_simd.template.c"
 #define PK_MR 12
 #define PK_NR 32
@@ -51,9 +56,14 @@
 #undef V_FMA
 #undef V_ZERO
 #undef V_ADD
+#undef VM
+#undef V_MASK
+#undef V_LDM
+#undef V_STM
 #undef UK_MR
 #undef SM_NV
 #undef SM_R
+#undef NW_R2
 #undef FNN_T
 #undef FNN_SUF
 #undef FNN_IS_F64
@@ -71,9 +81,14 @@
 #define V_FMA(a, b, c) _mm512_fmadd_pd((a), (b), (c))
 #define V_ZERO() _mm512_setzero_pd()
 #define V_ADD(a, b) _mm512_add_pd((a), (b))
+#define VM __mmask8
+#define V_MASK(cnt) ((__mmask8)((1u << (cnt)) - 1u))
+#define V_LDM(p, m) _mm512_maskz_loadu_pd((m), (p))
+#define V_STM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
 #define UK_MR 12
 #define SM_NV 4
 #define SM_R 4
+#define NW_R2 8
 #include "ukernel_simd.template.c"
 #define PK_MR 12
 #define PK_NR 16
@@ -97,8 +112,8 @@
 const fnn_ctx fnn_ctx_avx512 = {
     FNN_ISA_AVX512,
     /* mr, nr, mc, kc, nc */
-    {12, 32, FNN_AVX512_S_BLK, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
-    {12, 16, FNN_AVX512_D_BLK, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
+    {12, 32, FNN_AVX512_S_BLK, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_narrow_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
+    {12, 16, FNN_AVX512_D_BLK, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_narrow_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
 };
 
 #endif /* FNN_HAVE_X86_KERNELS */

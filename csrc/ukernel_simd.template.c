@@ -8,6 +8,9 @@
  *   V_LD(p) V_ST(p,v) V_BC(x) V_FMA(a,b,c) V_ZERO() V_ADD(a,b)   intrinsics for that ISA
  *   UK_MR                   rows of the micro-tile: 6 or 12; the tile is UK_MR x (2*VL)
  *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4)
+ *   NW_R2                   narrow kernel: rows per pass with two vectors per row (8 or 4)
+ *   VM V_MASK(cnt) V_LDM(p,m) V_STM(p,m,v)   lane mask of the first cnt lanes, masked load
+ *                           and store (masked-off lanes are neither read nor written)
  * Micro-kernel (outer-product form, B rows of 2 vectors, A elements broadcast): UK_MR*2
  * accumulators live in named registers for the whole k loop; C is touched once at the end
  * (stored, or added to when accumulate != 0; never read otherwise, so it may hold NaN).
@@ -93,6 +96,37 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, ptrdiff_t rsa, ptrdiff
 #endif
 }
 
+/* Narrow block: C[R x n] = A[R x k] . B[k x n] for n <= NV*VL, the last vector masked to
+   mlast; R and NV are compile-time constants at every call site. */
+static inline __attribute__((always_inline)) void
+FN(fnn_narrow_blk)(const int R, const int NV, ptrdiff_t k, const T *restrict A, ptrdiff_t rsa,
+                   ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb, T *restrict C,
+                   ptrdiff_t ldc, VM mlast)
+{
+    VT acc[8][2], bv[2];
+    ptrdiff_t p;
+    int r, v;
+    for (r = 0; r < R; ++r)
+        for (v = 0; v < NV; ++v)
+            acc[r][v] = V_ZERO();
+    for (p = 0; p < k; ++p) {
+        const T *restrict bp = B + p * rsb;
+        if (NV == 2)
+            bv[0] = V_LD(bp);
+        bv[NV - 1] = V_LDM(bp + (NV - 1) * VL, mlast);
+        for (r = 0; r < R; ++r) {
+            const VT av = V_BC(A[r * rsa + p * csa]);
+            for (v = 0; v < NV; ++v)
+                acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+        }
+    }
+    for (r = 0; r < R; ++r) {
+        if (NV == 2)
+            V_ST(C + r * ldc, acc[r][0]);
+        V_STM(C + r * ldc + (NV - 1) * VL, mlast, acc[r][NV - 1]);
+    }
+}
+
 /* Small-m block: C[R x NV*VL] = A[R x k] . B[k x NV*VL], B rows contiguous.  R and NV are
    compile-time constants at every call site, so the loops unroll and acc stays in registers. */
 static inline __attribute__((always_inline)) void
@@ -124,33 +158,13 @@ static inline __attribute__((always_inline)) void
 FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
                     ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
 {
-    ptrdiff_t j = 0, p;
-    int r;
+    ptrdiff_t j = 0;
     for (; j + SM_NV * VL <= n; j += SM_NV * VL)
         FN(fnn_smallm_blk)(R, SM_NV, k, A, rsa, csa, B + j, rsb, C + j, ldc);
     for (; j + VL <= n; j += VL)
         FN(fnn_smallm_blk)(R, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc);
-    if (j < n) {
-        /* fewer than VL columns left: pad them through a local tile */
-        T tb[VL], tc[4 * VL];
-        VT acc[4];
-        for (r = 0; r < R; ++r)
-            acc[r] = V_ZERO();
-        for (p = 0; p < k; ++p) {
-            ptrdiff_t jj;
-            for (jj = 0; jj < VL; ++jj)
-                tb[jj] = j + jj < n ? B[p * rsb + j + jj] : (T)0;
-            const VT bv = V_LD(tb);
-            for (r = 0; r < R; ++r)
-                acc[r] = V_FMA(V_BC(A[r * rsa + p * csa]), bv, acc[r]);
-        }
-        for (r = 0; r < R; ++r) {
-            ptrdiff_t jj;
-            V_ST(tc + r * VL, acc[r]);
-            for (jj = 0; j + jj < n; ++jj)
-                C[r * ldc + j + jj] = tc[r * VL + jj];
-        }
-    }
+    if (j < n) /* fewer than VL columns left: one masked vector */
+        FN(fnn_narrow_blk)(R, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc, V_MASK((int)(n - j)));
 }
 
 /* m, n, k IN sizes (any m; called for small m)
@@ -176,6 +190,39 @@ static void FN(fnn_smallm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, pt
     default:
         break;
     }
+}
+
+static inline __attribute__((always_inline)) void
+FN(fnn_narrow_nv)(const int NV, ptrdiff_t m, ptrdiff_t k, const T *A, ptrdiff_t rsa,
+                  ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc, VM mlast)
+{
+    const int RB = NV == 1 ? 8 : NW_R2; /* accumulators + 3 must fit in the registers */
+    ptrdiff_t i = 0;
+    for (; i + RB <= m; i += RB)
+        FN(fnn_narrow_blk)(RB, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+    if (m - i >= 4) {
+        FN(fnn_narrow_blk)(4, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        i += 4;
+    }
+    if (m - i >= 2) {
+        FN(fnn_narrow_blk)(2, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        i += 2;
+    }
+    if (m - i >= 1)
+        FN(fnn_narrow_blk)(1, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+}
+
+/* Narrow product (an output layer of a few classes): same contract as fnn_smallm, for
+   1 <= n < 2*VL.  An NR-wide micro-tile would waste most of its lanes and a packed B, so each
+   row of B is one or two vectors (the last one masked) and up to 8 rows of C are summed per
+   pass. */
+static void FN(fnn_narrow)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
+                           ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
+{
+    if (n <= VL)
+        FN(fnn_narrow_nv)(1, m, k, A, rsa, csa, B, rsb, C, ldc, V_MASK((int)n));
+    else
+        FN(fnn_narrow_nv)(2, m, k, A, rsa, csa, B, rsb, C, ldc, V_MASK((int)(n - VL)));
 }
 
 #undef UK_FMA2

@@ -14,8 +14,10 @@ if "cython" not in fastnn.available_backends():
 
 ORDER = ["portable", "avx2", "avx512"]
 ISAS = ORDER[: ORDER.index(ck.best_isa()) + 1]
-# beyond the cache blocks and micro-tiles: tall, wide, deep (large k), and skinny
-BIG_SHAPES = [(1, 784, 256), (2, 5000, 3), (300, 700, 520), (257, 33, 1031), (8, 1, 700)]
+# beyond the cache blocks and micro-tiles: tall, wide, deep (large k), skinny, and an output
+# layer of 10 classes large enough for two threads
+BIG_SHAPES = [(1, 784, 256), (2, 5000, 3), (300, 700, 520), (257, 33, 1031), (8, 1, 700),
+              (603, 300, 10)]
 
 
 @pytest.fixture(params=ISAS)
