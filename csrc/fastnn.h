@@ -25,7 +25,7 @@ extern "C" {
 enum { FNN_OK = 0, FNN_EINVAL = -1, FNN_ENOMEM = -2, FNN_EISA = -3 };
 enum { FNN_IDENTITY = 0, FNN_RELU = 1, FNN_SIGMOID = 2, FNN_TANH = 3, FNN_STEP = 4, FNN_SOFTMAX = 5 };
 enum { FNN_ISA_PORTABLE = 0, FNN_ISA_AVX2 = 1, FNN_ISA_AVX512 = 2 };
-enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2 };
+enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2, FNN_EP_TILE_FN = 3 };
 
 /* CPU dispatch: the widest micro-kernel the CPU supports is chosen at first use
    (__builtin_cpu_supports); fnn_set_isa forces one (FNN_EISA if the CPU lacks it).
@@ -50,12 +50,26 @@ void fnn_release_buffers(void);
                        row-wise, max-subtracted softmax is applied to whole rows after the product
      FNN_EP_MUL_DERIV: C = acc * act'(aux[i*ldaux + j]), act' written from the activation's
                        OUTPUT a: identity 1, relu (a>0), sigmoid a(1-a), tanh 1-a^2, step 0
+     FNN_EP_TILE_FN:   C = acc, then tile_fn(ctx, c, ldc, i, j, mr, nr) once on every final
+                       mr x nr block of C whose top-left element C(i, j) is at c, by the thread
+                       that computed it, while it is in that core's cache (the blocks are
+                       disjoint and cover C; act, bias, aux unused).  row0/col0 must be 0.
    ep == NULL means FNN_EP_STORE.  C is overwritten and never read before it is written.
    k == 0 gives epilogue(0).  m == 0 or n == 0 is a no-op returning FNN_OK.
    Negative sizes, NULL pointers where needed, ldc < n (m > 1), ldaux < n (m > 1), unknown
    act/kind, softmax with MUL_DERIV -> FNN_EINVAL. */
-typedef struct { int kind; int act; const float *bias; const float *aux; ptrdiff_t ldaux; } fnn_epilogue_f32;
-typedef struct { int kind; int act; const double *bias; const double *aux; ptrdiff_t ldaux; } fnn_epilogue_f64;
+typedef struct {
+    int kind; int act; const float *bias; const float *aux; ptrdiff_t ldaux;
+    void (*tile_fn)(void *ctx, float *c, ptrdiff_t ldc, ptrdiff_t i, ptrdiff_t j, ptrdiff_t mr,
+                    ptrdiff_t nr);
+    void *ctx; ptrdiff_t row0, col0;
+} fnn_epilogue_f32;
+typedef struct {
+    int kind; int act; const double *bias; const double *aux; ptrdiff_t ldaux;
+    void (*tile_fn)(void *ctx, double *c, ptrdiff_t ldc, ptrdiff_t i, ptrdiff_t j, ptrdiff_t mr,
+                    ptrdiff_t nr);
+    void *ctx; ptrdiff_t row0, col0;
+} fnn_epilogue_f64;
 
 int fnn_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
                  const float *B, ptrdiff_t rsb, ptrdiff_t csb, float *C, ptrdiff_t ldc,

@@ -10,8 +10,12 @@
 
 #include <stddef.h>
 
-/* a step produced a non-finite loss or gradient: nothing of that step was applied */
-enum { FNN_EDIVERGED = -4 };
+/* FNN_EDIVERGED: a step produced a non-finite loss or bias gradient, and nothing of it was
+   applied.  FNN_EDIVERGED_APPLIED: a tile of a weight gradient was not finite; it was not
+   applied, but other tiles of the step may have been: the caller restores the parameters and
+   the optimizer state from before the epoch and replays up to the step (training is
+   deterministic). */
+enum { FNN_EDIVERGED = -4, FNN_EDIVERGED_APPLIED = -5 };
 enum { FNN_OPT_SGD = 0, FNN_OPT_ADAM = 1 };
 
 /* Optimizer hyperparameters; `t` (Adam's step count) is read and advanced. */
@@ -34,8 +38,9 @@ typedef struct {
  *   SCRATCH Xb [S x sizes[0]], Yb [S x sizes[L]], A[L], D[L] [S x sizes[l+1]],
  *           dW[L], db[L] shaped like W, b
  *   OUT     *mean_loss: sum over batches of risk * batch rows / n_indices
- *           *failed_step: on FNN_EDIVERGED, the 0-based step that diverged
- * Returns FNN_OK, FNN_EDIVERGED, or FNN_EINVAL (bad sizes, an index out of range, NULL). */
+ *           *failed_step: on FNN_EDIVERGED(_APPLIED), the 0-based step that diverged
+ * Returns FNN_OK, FNN_EDIVERGED, FNN_EDIVERGED_APPLIED, FNN_ENOMEM, or FNN_EINVAL (bad sizes,
+ * an index out of range, NULL). */
 int fnn_train_epoch_f32(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                         float *const *W, float *const *b, const float *X, const float *Y,
                         ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,

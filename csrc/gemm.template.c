@@ -28,6 +28,17 @@
 #define EP FNN_CAT(fnn_epilogue_, FNN_SUF)
 #define KERN FNN_CAT(fnn_kern_, FNN_SUF)
 
+/* The epilogue of a final block of C: the ISA's fused one, or the caller's tile function (in
+   the coordinates of the whole product: a strip's ep carries its offset in row0/col0). */
+static inline void FN(finish)(const KERN *kn, const EP *ep, T *c, ptrdiff_t ldc, ptrdiff_t i0,
+                              ptrdiff_t j0, ptrdiff_t mr, ptrdiff_t nr)
+{
+    if (ep->kind == FNN_EP_TILE_FN)
+        ep->tile_fn(ep->ctx, c, ldc, ep->row0 + i0, ep->col0 + j0, mr, nr);
+    else
+        kn->epi(ep, c, ldc, i0, j0, mr, nr);
+}
+
 /* One MR x NR tile of C at c (mr x nr of it inside C) from an A sliver and a packed B sliver;
    whole tiles go straight to C, edge tiles through a scratch tile. */
 static inline void FN(tile)(const KERN *kn, ptrdiff_t kc, const T *a, ptrdiff_t rsa,
@@ -115,7 +126,7 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                         T *c = C + ir * ldc + jc + jr;
                         FN(tile)(kn, kc, a, ars, acs, Bp + jr * kc, c, ldc, mr, nr, accumulate);
                         if (last && ep)
-                            kn->epi(ep, c, ldc, ir, jc + jr, mr, nr);
+                            FN(finish)(kn, ep, c, ldc, ir, jc + jr, mr, nr);
                     }
                 }
                 continue;
@@ -131,7 +142,7 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                         FN(tile)(kn, kc, Ap + ir * kc, 1, MR, Bp + jr * kc, c, ldc, mr, nr,
                                  accumulate);
                         if (last && ep)
-                            kn->epi(ep, c, ldc, ic + ir, jc + jr, mr, nr);
+                            FN(finish)(kn, ep, c, ldc, ic + ir, jc + jr, mr, nr);
                     }
                 }
             }
@@ -191,9 +202,12 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         memset(&e, 0, sizeof e);
         e.kind = FNN_EP_STORE;
     }
-    if (e.kind != FNN_EP_STORE && e.kind != FNN_EP_BIAS_ACT && e.kind != FNN_EP_MUL_DERIV)
+    if (e.kind != FNN_EP_STORE && e.kind != FNN_EP_BIAS_ACT && e.kind != FNN_EP_MUL_DERIV
+        && e.kind != FNN_EP_TILE_FN)
         return FNN_EINVAL;
-    if (e.kind != FNN_EP_STORE && !FN(check_act)(e.act))
+    if ((e.kind == FNN_EP_BIAS_ACT || e.kind == FNN_EP_MUL_DERIV) && !FN(check_act)(e.act))
+        return FNN_EINVAL;
+    if (e.kind == FNN_EP_TILE_FN && (!e.tile_fn || e.row0 != 0 || e.col0 != 0))
         return FNN_EINVAL;
     if (e.kind == FNN_EP_MUL_DERIV && e.act == FNN_SOFTMAX)
         return FNN_EINVAL;
@@ -212,7 +226,9 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         e.act = FNN_IDENTITY;
     /* epp: the per-tile epilogue, NULL when it would do nothing */
     epp = &e;
-    if (e.kind == FNN_EP_STORE || (e.act == FNN_IDENTITY && !(e.kind == FNN_EP_BIAS_ACT && e.bias)))
+    if (e.kind == FNN_EP_STORE
+        || (e.kind != FNN_EP_TILE_FN && e.act == FNN_IDENTITY
+            && !(e.kind == FNN_EP_BIAS_ACT && e.bias)))
         epp = NULL;
 
 #ifdef _OPENMP
@@ -244,14 +260,14 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
                 C[i * ldc + j] = acc;
             }
         if (epp)
-            kn->epi(epp, C, ldc, 0, 0, m, n);
+            FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (k == 0) {
         ptrdiff_t i, j;
         for (i = 0; i < m; ++i)
             for (j = 0; j < n; ++j)
                 C[i * ldc + j] = 0;
         if (epp)
-            kn->epi(epp, C, ldc, 0, 0, m, n);
+            FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (smallm) {
         const ptrdiff_t unit = 4 * kn->nr; /* column chunk per thread: whole vector blocks */
         const ptrdiff_t nchunks = (n + unit - 1) / unit;
@@ -260,7 +276,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         if (nt <= 1) {
             kn->smallm(m, n, k, A, rsa, csa, B, rsb, C, ldc);
             if (epp)
-                kn->epi(epp, C, ldc, 0, 0, m, n);
+                FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
         } else {
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
@@ -273,7 +289,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
                 if (j1 > j0) {
                     kn->smallm(m, j1 - j0, k, A, rsa, csa, B + j0, rsb, C + j0, ldc);
                     if (epp)
-                        kn->epi(epp, C + j0, ldc, 0, j0, m, j1 - j0);
+                        FN(finish)(kn, epp, C + j0, ldc, 0, j0, m, j1 - j0);
                 }
             }
 #endif
@@ -283,7 +299,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         if (nt <= 1) {
             kn->narrow(m, n, k, A, rsa, csa, B, rsb, C, ldc);
             if (epp)
-                kn->epi(epp, C, ldc, 0, 0, m, n);
+                FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
         } else {
 #ifdef _OPENMP
             const ptrdiff_t nblk = (m + 7) / 8;
@@ -297,7 +313,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
                 if (i1 > i0) {
                     kn->narrow(i1 - i0, n, k, A + i0 * rsa, rsa, csa, B, rsb, C + i0 * ldc, ldc);
                     if (epp)
-                        kn->epi(epp, C + i0 * ldc, ldc, i0, 0, i1 - i0, n);
+                        FN(finish)(kn, epp, C + i0 * ldc, ldc, i0, 0, i1 - i0, n);
                 }
             }
 #endif
@@ -333,6 +349,8 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
                         es.bias += j0;
                     if (es.aux)
                         es.aux += i0 * es.ldaux + j0;
+                    es.row0 = i0;
+                    es.col0 = j0;
                     st = FN(gemm_block)(kn, i1 - i0, j1 - j0, k, A + i0 * rsa, rsa, csa,
                                         B + j0 * csb, rsb, csb, C + i0 * ldc + j0, ldc,
                                         epp ? &es : NULL);

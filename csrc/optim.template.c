@@ -6,73 +6,81 @@
  * (so trivially deterministic); memory-bound, so the baseline auto-vectorised loops suffice.
  * Scalars arrive as double and are rounded once to the element type.
  */
-#include <math.h>
-
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define T FNN_T
+
+/* The elementwise loops over a rows x cols block (param and state with row stride ldw, the
+   gradient with ldg); scalars are rounded once to the element type. */
+void FN(fnn_rule_apply)(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, T *param,
+                        ptrdiff_t ldw, const T *grad, ptrdiff_t ldg, T *state1, T *state2)
+{
+    ptrdiff_t q, i;
+    const T wd = (T)r->wd;
+    const T a = (T)r->lr, mu = (T)r->momentum;
+    const T b1 = (T)r->beta1, b2 = (T)r->beta2, ob1 = (T)(1.0 - r->beta1),
+            ob2 = (T)(1.0 - r->beta2), step = (T)r->step, ibc2 = (T)r->ibc2, e = (T)r->eps;
+    for (q = 0; q < rows; ++q) {
+        T *restrict w = param + q * ldw;
+        const T *restrict g = grad + q * ldg;
+        T *restrict s1 = state1 ? state1 + q * ldw : NULL;
+        T *restrict s2 = state2 ? state2 + q * ldw : NULL;
+        if (r->adam) {
+            for (i = 0; i < cols; ++i) {
+                const T gi = g[i] + wd * w[i];
+                const T mi = b1 * s1[i] + ob1 * gi;
+                const T vi = b2 * s2[i] + ob2 * gi * gi;
+                s1[i] = mi;
+                s2[i] = vi;
+                w[i] -= step * mi / (sqrt(vi * ibc2) + e);
+            }
+        } else if (!s1) {
+            for (i = 0; i < cols; ++i)
+                w[i] -= a * (g[i] + wd * w[i]);
+        } else if (!r->nesterov) {
+            for (i = 0; i < cols; ++i) {
+                const T vi = mu * s1[i] - a * (g[i] + wd * w[i]);
+                s1[i] = vi;
+                w[i] += vi;
+            }
+        } else {
+            for (i = 0; i < cols; ++i) {
+                const T gi = g[i] + wd * w[i];
+                const T vi = mu * s1[i] - a * gi;
+                s1[i] = vi;
+                w[i] += mu * vi - a * gi;
+            }
+        }
+    }
+}
 
 int FN(fnn_sgd_update)(ptrdiff_t size, T *param, const T *grad, double lr, T *velocity,
                        double momentum, int nesterov, double weight_decay)
 {
-    const T a = (T)lr, mu = (T)momentum, wd = (T)weight_decay;
-    ptrdiff_t i;
+    fnn_rule r;
     if (size < 0)
         return FNN_EINVAL;
     if (size == 0)
         return FNN_OK;
     if (!param || !grad || (!velocity && momentum != 0.0))
         return FNN_EINVAL;
-    if (!velocity) {
-        T *restrict w = param;
-        const T *restrict g = grad;
-        for (i = 0; i < size; ++i)
-            w[i] -= a * (g[i] + wd * w[i]);
-    } else if (!nesterov) {
-        T *restrict w = param, *restrict v = velocity;
-        const T *restrict g = grad;
-        for (i = 0; i < size; ++i) {
-            const T vi = mu * v[i] - a * (g[i] + wd * w[i]);
-            v[i] = vi;
-            w[i] += vi;
-        }
-    } else {
-        T *restrict w = param, *restrict v = velocity;
-        const T *restrict g = grad;
-        for (i = 0; i < size; ++i) {
-            const T gi = g[i] + wd * w[i];
-            const T vi = mu * v[i] - a * gi;
-            v[i] = vi;
-            w[i] += mu * vi - a * gi;
-        }
-    }
+    fnn_rule_sgd(&r, lr, momentum, nesterov, weight_decay);
+    FN(fnn_rule_apply)(&r, 1, size, param, size, grad, size, momentum != 0.0 ? velocity : NULL,
+                        NULL);
     return FNN_OK;
 }
 
 int FN(fnn_adam_update)(ptrdiff_t size, T *param, const T *grad, T *m, T *v, long long t,
                         double lr, double beta1, double beta2, double eps, double weight_decay)
 {
-    ptrdiff_t i;
+    fnn_rule r;
     if (size < 0 || t < 1)
         return FNN_EINVAL;
     if (size == 0)
         return FNN_OK;
     if (!param || !grad || !m || !v)
         return FNN_EINVAL;
-    {
-        const double bc1 = 1.0 - pow(beta1, (double)t), bc2 = 1.0 - pow(beta2, (double)t);
-        const T b1 = (T)beta1, b2 = (T)beta2, ob1 = (T)(1.0 - beta1), ob2 = (T)(1.0 - beta2);
-        const T step = (T)(lr / bc1), ibc2 = (T)(1.0 / bc2), e = (T)eps, wd = (T)weight_decay;
-        T *restrict w = param, *restrict mm = m, *restrict vv = v;
-        const T *restrict g = grad;
-        for (i = 0; i < size; ++i) {
-            const T gi = g[i] + wd * w[i];
-            const T mi = b1 * mm[i] + ob1 * gi;
-            const T vi = b2 * vv[i] + ob2 * gi * gi;
-            mm[i] = mi;
-            vv[i] = vi;
-            w[i] -= step * mi / (sqrt(vi * ibc2) + e);
-        }
-    }
+    fnn_rule_adam(&r, t, lr, beta1, beta2, eps, weight_decay);
+    FN(fnn_rule_apply)(&r, 1, size, param, size, grad, size, m, v);
     return FNN_OK;
 }
 

@@ -6,18 +6,13 @@
 #endif
 
 #include "fastnn.h"
+#include "fnn_internal.h"
 #include "fnn_loss.h"
 #include "fnn_train.h"
 
 #define FNN_TCAT_(a, b) a##b
 #define FNN_TCAT(a, b) FNN_TCAT_(a, b)
 
-#include <stdlib.h>
-
-/* a step with at least this many parameters is checked and updated by all threads (measured on
-   2 cores: the update of a 784 x 256 layer takes about 0.1 ms on one), in chunks of this size */
-#define FNN_UPDATE_PAR_MIN 65536
-#define FNN_UPDATE_CHUNK 16384
 /* a batch of at least this many elements (of X and Y) is gathered by all threads (measured on
    2 cores: 128 rows of 784 floats took 70 us on one) */
 #define FNN_GATHER_PAR_MIN 32768

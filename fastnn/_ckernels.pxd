@@ -66,6 +66,7 @@ cdef extern from "fnn_loss.h" nogil:
 cdef extern from "fnn_train.h" nogil:
     enum:
         FNN_EDIVERGED
+        FNN_EDIVERGED_APPLIED
         FNN_OPT_SGD
         FNN_OPT_ADAM
     ctypedef struct fnn_optimizer:

@@ -339,9 +339,10 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
                 list D, list dW, list db, int n_threads=0):
     """One epoch of minibatch training in C (see csrc/fnn_train.h).
 
-    Returns ``(mean_loss, failed_step, t)``: ``failed_step`` is -1, or the 0-based step whose
-    loss or gradient was not finite (nothing of that step was applied); ``t`` is Adam's step
-    count after the epoch.
+    Returns ``(mean_loss, failed_step, applied, t)``: ``failed_step`` is -1, or the 0-based step
+    whose loss or gradient was not finite; ``applied`` tells whether part of that step's update
+    was applied all the same (a non-finite tile of a weight gradient, found after other tiles
+    were applied: the caller restores and replays); ``t`` is Adam's step count after the epoch.
     """
     cdef _Net net = _Net(weights, biases, acts, True)
     cdef int t = net.typenum
@@ -413,11 +414,11 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
     finally:
         PyMem_Free(pA); PyMem_Free(pD); PyMem_Free(pdW); PyMem_Free(pdb)
         PyMem_Free(ps1); PyMem_Free(ps2)
-    if status == FNN_EDIVERGED:
-        return float("nan"), failed, o.t
+    if status == FNN_EDIVERGED or status == FNN_EDIVERGED_APPLIED:
+        return float("nan"), failed, status == FNN_EDIVERGED_APPLIED, o.t
     if status != FNN_OK:
         _raise(status, "train_epoch")
-    return mean_loss, -1, o.t
+    return mean_loss, -1, False, o.t
 
 
 def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, int n_threads=0):

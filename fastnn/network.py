@@ -312,7 +312,7 @@ class Trainer:
         try:
             mean_loss = self._train(indices, lr, epoch)
         except DivergenceError as exc:
-            if self._finite():
+            if self._finite() and not exc.partly_applied:
                 raise  # detected before its update: the parameters are the last good ones
             failure = exc
         else:
@@ -320,7 +320,8 @@ class Trainer:
                 return mean_loss
             failure = None
         # an update overflowed the parameters (in some step, not necessarily the one that was
-        # detected): replay the epoch from its start, one step at a time, to stop right before it
+        # detected), or the failing step was partly applied: replay the epoch from its start,
+        # one step at a time, to stop right before it
         self._restore(saved)
         S = self.batch_size
         for step in range(-(-len(indices) // S)):
@@ -328,6 +329,7 @@ class Trainer:
             try:
                 self._train(indices[step * S:(step + 1) * S], lr, epoch)
             except DivergenceError:
+                self._restore(before)
                 raise diverged(epoch, step) from failure
             if not self._finite():
                 self._restore(before)

@@ -367,6 +367,24 @@ def test_divergence_within_an_epoch_of_minibatches(backend, dtype, optimizer):
     assert all(np.all(np.isfinite(p)) for p in net.weights + net.biases)
 
 
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_a_weight_gradient_overflowing_after_another_layer_was_updated(backend, dtype, optimizer):
+    """The C epoch updates each tile of a weight gradient as the GEMM produces it, output layer
+    first. Here the output layer's gradient is finite (about -max^0.5 / 2) and the first
+    layer's overflows (about -2 max), with the loss and the bias gradients finite: the failing
+    step must still leave the parameters exactly as they were."""
+    big = float(np.finfo(dtype).max) ** 0.5
+    net = fastnn.Network([1, 2, 1], activation="relu", output_activation="identity", loss="mse",
+                         dtype=dtype, backend=backend, seed=0)
+    net.weights[0][...], net.biases[0][...] = 1 / big, 0  # hidden outputs 4
+    net.weights[1][...], net.biases[1][...] = 1, 0  # output 8
+    before = params(net)
+    Xs, y = np.full((4, 1), 4 * big, dtype), np.full(4, big / 4)
+    with pytest.raises(fastnn.DivergenceError, match=r"epoch 1, step 1\b"):
+        net.fit(Xs, y, epochs=3, batch_size=None, optimizer=OPTIMIZERS[optimizer](0.01))
+    assert_same_params(net, before)
+
+
 # -- persistence: a save that fails halfway --------------------------------------------------------
 
 

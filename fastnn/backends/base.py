@@ -23,14 +23,22 @@ __all__ = ["Backend", "DivergenceError", "Workspace", "diverged"]
 class DivergenceError(FloatingPointError):
     """Training produced a non-finite loss or gradient; the weights are the last finite ones."""
 
+    partly_applied = False  # see diverged()
 
-def diverged(epoch, step):
-    """The error every backend raises when step ``step`` of epoch ``epoch`` (0-based) diverged."""
-    return DivergenceError(
+
+def diverged(epoch, step, partly_applied=False):
+    """The error every backend raises when step ``step`` of epoch ``epoch`` (0-based) diverged.
+
+    ``partly_applied``: the backend applied part of that step before it found the non-finite
+    gradient (the C epoch updates each tile of a weight gradient as it is computed); the error
+    carries it, and ``Trainer`` then restores the parameters and replays the epoch."""
+    exc = DivergenceError(
         f"training diverged at epoch {epoch + 1}, step {step + 1}: the loss or a gradient "
         "became non-finite (the weights are those before that step); lower the learning rate "
         "or scale the inputs"
     )
+    exc.partly_applied = partly_applied
+    return exc
 
 
 class Workspace:
@@ -143,7 +151,9 @@ class Backend:
         Batch ``j`` holds the samples ``indices[j*S:(j+1)*S]`` with ``S = batch_size``; each
         gets a forward pass, the loss and output delta, the delta recursion and one optimizer
         step. Returns the mean loss over the epoch's samples. A non-finite loss or gradient
-        raises ``DivergenceError`` before the update, so the weights stay the last finite ones.
+        raises ``DivergenceError`` before the update, so the weights stay the last finite ones
+        (a compiled backend may have applied part of that step: it says so in the error's
+        ``partly_applied``, and ``Trainer`` restores and replays).
         """
         ws = workspace
         params = [p for pair in zip(weights, biases) for p in pair]

@@ -76,13 +76,13 @@ class CythonBackend(Backend):
         ws = workspace
         args, state1, state2 = optimizer.kernel_args(lr, state)
         codes = [ACTIVATIONS[a].code for a in activations]
-        mean_loss, failed, t = _ckernels.train_epoch(
+        mean_loss, failed, applied, t = _ckernels.train_epoch(
             weights, biases, codes, LOSSES[loss].code, X, Y, indices, batch_size, args, state1,
             state2, ws.X, ws.Y, ws.A, ws.D, ws.dW, ws.db, get_num_threads())
         if "t" in state:
             state["t"] = t
         if failed >= 0:
-            raise diverged(epoch, failed)
+            raise diverged(epoch, failed, partly_applied=applied)
         return mean_loss
 
 
