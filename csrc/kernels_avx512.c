@@ -43,9 +43,41 @@
 #define SM_R 4
 #define NW_R2 8
 #include "ukernel_simd.template.c"
+/* dst[q*ldd + r] = src[r*lds + q] for r, q < 16: a 16 x 16 transpose in registers (unpack
+   pairs, then quads, then 128-bit lanes twice), for packing B = W^T. */
+static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd)
+{
+    __m512 r[16], t[16], u[16];
+    int i, c;
+    for (i = 0; i < 16; ++i)
+        r[i] = _mm512_loadu_ps(src + i * lds);
+    for (i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    /* u[4g + c], 128-bit lane k: rows 4g..4g+3 of column 4k + c */
+    for (i = 0; i < 16; i += 4) {
+        u[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        u[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (c = 0; c < 4; ++c) {
+        const __m512 v = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
+        const __m512 w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
+        const __m512 x = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
+        const __m512 y = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
+        _mm512_storeu_ps(dst + (0 + c) * ldd, _mm512_shuffle_f32x4(v, x, 0x88));
+        _mm512_storeu_ps(dst + (4 + c) * ldd, _mm512_shuffle_f32x4(w, y, 0x88));
+        _mm512_storeu_ps(dst + (8 + c) * ldd, _mm512_shuffle_f32x4(v, x, 0xDD));
+        _mm512_storeu_ps(dst + (12 + c) * ldd, _mm512_shuffle_f32x4(w, y, 0xDD));
+    }
+}
+#define PK_TBLOCK fnn_transpose16_f32
 #define PK_MR 12
 #define PK_NR 32
 #include "pack.template.c"
+#undef PK_TBLOCK
 #undef PK_MR
 #undef PK_NR
 #undef VT
