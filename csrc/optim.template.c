@@ -16,39 +16,53 @@ void FN(fnn_rule_apply)(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, T *pa
 {
     ptrdiff_t q, i;
     const T wd = (T)r->wd;
-    const T a = (T)r->lr, mu = (T)r->momentum;
-    const T b1 = (T)r->beta1, b2 = (T)r->beta2, ob1 = (T)(1.0 - r->beta1),
-            ob2 = (T)(1.0 - r->beta2), step = (T)r->step, ibc2 = (T)r->ibc2, e = (T)r->eps;
-    for (q = 0; q < rows; ++q) {
-        T *restrict w = param + q * ldw;
-        const T *restrict g = grad + q * ldg;
-        T *restrict s1 = state1 ? state1 + q * ldw : NULL;
-        T *restrict s2 = state2 ? state2 + q * ldw : NULL;
-        if (r->adam) {
+    if (ldw == cols && ldg == cols) { /* one contiguous run (a whole small matrix) */
+        cols *= rows;
+        rows = 1;
+    }
+    if (r->adam) {
+        const T b1 = (T)r->beta1, b2 = (T)r->beta2, ob1 = (T)(1.0 - r->beta1),
+                ob2 = (T)(1.0 - r->beta2), step = (T)r->step, ibc2 = (T)r->ibc2, e = (T)r->eps;
+        for (q = 0; q < rows; ++q) {
+            T *restrict w = param + q * ldw, *restrict m = state1 + q * ldw,
+                        *restrict v = state2 + q * ldw;
+            const T *restrict g = grad + q * ldg;
             for (i = 0; i < cols; ++i) {
                 const T gi = g[i] + wd * w[i];
-                const T mi = b1 * s1[i] + ob1 * gi;
-                const T vi = b2 * s2[i] + ob2 * gi * gi;
-                s1[i] = mi;
-                s2[i] = vi;
+                const T mi = b1 * m[i] + ob1 * gi;
+                const T vi = b2 * v[i] + ob2 * gi * gi;
+                m[i] = mi;
+                v[i] = vi;
                 w[i] -= step * mi / (sqrt(vi * ibc2) + e);
             }
-        } else if (!s1) {
+        }
+    } else if (!state1) {
+        const T a = (T)r->lr;
+        for (q = 0; q < rows; ++q) {
+            T *restrict w = param + q * ldw;
+            const T *restrict g = grad + q * ldg;
             for (i = 0; i < cols; ++i)
                 w[i] -= a * (g[i] + wd * w[i]);
-        } else if (!r->nesterov) {
-            for (i = 0; i < cols; ++i) {
-                const T vi = mu * s1[i] - a * (g[i] + wd * w[i]);
-                s1[i] = vi;
-                w[i] += vi;
-            }
-        } else {
-            for (i = 0; i < cols; ++i) {
-                const T gi = g[i] + wd * w[i];
-                const T vi = mu * s1[i] - a * gi;
-                s1[i] = vi;
-                w[i] += mu * vi - a * gi;
-            }
+        }
+    } else {
+        const T a = (T)r->lr, mu = (T)r->momentum;
+        const int nesterov = r->nesterov;
+        for (q = 0; q < rows; ++q) {
+            T *restrict w = param + q * ldw, *restrict v = state1 + q * ldw;
+            const T *restrict g = grad + q * ldg;
+            if (!nesterov)
+                for (i = 0; i < cols; ++i) {
+                    const T vi = mu * v[i] - a * (g[i] + wd * w[i]);
+                    v[i] = vi;
+                    w[i] += vi;
+                }
+            else
+                for (i = 0; i < cols; ++i) {
+                    const T gi = g[i] + wd * w[i];
+                    const T vi = mu * v[i] - a * gi;
+                    v[i] = vi;
+                    w[i] += mu * vi - a * gi;
+                }
         }
     }
 }

@@ -58,9 +58,12 @@ static void TFN(fnn_tile_update)(void *ctx, T *c, ptrdiff_t ldc, ptrdiff_t i, pt
     const ptrdiff_t o = i * u->ld + j;
     int bad = 0;
     ptrdiff_t r, q;
-    for (r = 0; r < mr; ++r)
-        for (q = 0; q < nr; ++q)
-            bad |= !(c[r * ldc + q] - c[r * ldc + q] == 0);
+    if (ldc == nr)
+        bad = !TFN(fnn_all_finite)(mr * nr, c);
+    else
+        for (r = 0; r < mr; ++r)
+            for (q = 0; q < nr; ++q)
+                bad |= !(c[r * ldc + q] - c[r * ldc + q] == 0);
     if (bad) {
 #ifdef _OPENMP
 #pragma omp atomic write
