@@ -15,8 +15,14 @@
  * the same order whatever the number of threads, so results do not depend on it.  Below
  * FNN_PAR_MIN_FLOPS one thread is used (a parallel region costs microseconds).
  *
+ * A narrow block of C (at most FNN_DIRECT_A_MAX_SLIVERS B slivers) reads A in place instead
+ * of packing it, one A sliver against every B sliver in turn (see direct_a).
  * Small m (<= FNN_SMALLM_MAX, B rows contiguous): no packing at all; the small-m kernel
  * streams B once per group of rows (single-sample inference is a matrix-vector product).
+ * Fewer columns than NR (B rows contiguous: an output layer of a few classes): the narrow
+ * kernel, rows of whole (masked) vectors instead of mostly empty tiles.
+ * Epilogues run on each final tile: the ISA's fused bias/activation/derivative, or a caller's
+ * function (FNN_EP_TILE_FN: the training epoch's optimizer step).
  */
 #include <string.h>
 #ifdef _OPENMP
