@@ -101,44 +101,16 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, ptrdiff_t rsa, ptrdiff
 #endif
 }
 
-/* Narrow block: C[R x n] = A[R x k] . B[k x n] for n <= NV*VL, the last vector masked to
-   mlast; R and NV are compile-time constants at every call site. */
+/* Block of rows: C[R x NV*VL] = A[R x k] . B[k x NV*VL], B rows contiguous; when masked, the
+   last vector holds only the lanes of mlast (the rest of B and C is neither read nor written).
+   R, NV and masked are compile-time constants at every call site, so the loops unroll and acc
+   stays in registers (R <= 8, NV <= SM_NV). */
 static inline __attribute__((always_inline)) void
-FN(fnn_narrow_blk)(const int R, const int NV, ptrdiff_t k, const T *restrict A, ptrdiff_t rsa,
-                   ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb, T *restrict C,
-                   ptrdiff_t ldc, VM mlast)
+FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t k, const T *restrict A,
+                 ptrdiff_t rsa, ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb,
+                 T *restrict C, ptrdiff_t ldc, VM mlast)
 {
-    VT acc[8][2], bv[2];
-    ptrdiff_t p;
-    int r, v;
-    for (r = 0; r < R; ++r)
-        for (v = 0; v < NV; ++v)
-            acc[r][v] = V_ZERO();
-    for (p = 0; p < k; ++p) {
-        const T *restrict bp = B + p * rsb;
-        if (NV == 2)
-            bv[0] = V_LD(bp);
-        bv[NV - 1] = V_LDM(bp + (NV - 1) * VL, mlast);
-        for (r = 0; r < R; ++r) {
-            const VT av = V_BC(A[r * rsa + p * csa]);
-            for (v = 0; v < NV; ++v)
-                acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
-        }
-    }
-    for (r = 0; r < R; ++r) {
-        if (NV == 2)
-            V_ST(C + r * ldc, acc[r][0]);
-        V_STM(C + r * ldc + (NV - 1) * VL, mlast, acc[r][NV - 1]);
-    }
-}
-
-/* Small-m block: C[R x NV*VL] = A[R x k] . B[k x NV*VL], B rows contiguous.  R and NV are
-   compile-time constants at every call site, so the loops unroll and acc stays in registers. */
-static inline __attribute__((always_inline)) void
-FN(fnn_smallm_blk)(const int R, const int NV, ptrdiff_t k, const T *restrict A, ptrdiff_t rsa,
-                   ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb, T *restrict C, ptrdiff_t ldc)
-{
-    VT acc[4][SM_NV], bv[SM_NV];
+    VT acc[8][SM_NV], bv[SM_NV];
     ptrdiff_t p;
     int r, v;
     for (r = 0; r < R; ++r)
@@ -147,7 +119,7 @@ FN(fnn_smallm_blk)(const int R, const int NV, ptrdiff_t k, const T *restrict A, 
     for (p = 0; p < k; ++p) {
         const T *restrict bp = B + p * rsb;
         for (v = 0; v < NV; ++v)
-            bv[v] = V_LD(bp + v * VL);
+            bv[v] = masked && v == NV - 1 ? V_LDM(bp + v * VL, mlast) : V_LD(bp + v * VL);
         for (r = 0; r < R; ++r) {
             const VT av = V_BC(A[r * rsa + p * csa]);
             for (v = 0; v < NV; ++v)
@@ -155,8 +127,12 @@ FN(fnn_smallm_blk)(const int R, const int NV, ptrdiff_t k, const T *restrict A, 
         }
     }
     for (r = 0; r < R; ++r)
-        for (v = 0; v < NV; ++v)
-            V_ST(C + r * ldc + v * VL, acc[r][v]);
+        for (v = 0; v < NV; ++v) {
+            if (masked && v == NV - 1)
+                V_STM(C + r * ldc + v * VL, mlast, acc[r][v]);
+            else
+                V_ST(C + r * ldc + v * VL, acc[r][v]);
+        }
 }
 
 static inline __attribute__((always_inline)) void
@@ -164,12 +140,13 @@ FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t
                     ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
 {
     ptrdiff_t j = 0;
+    const VM all = V_MASK(VL);
     for (; j + SM_NV * VL <= n; j += SM_NV * VL)
-        FN(fnn_smallm_blk)(R, SM_NV, k, A, rsa, csa, B + j, rsb, C + j, ldc);
+        FN(fnn_rows_blk)(R, SM_NV, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
     for (; j + VL <= n; j += VL)
-        FN(fnn_smallm_blk)(R, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc);
+        FN(fnn_rows_blk)(R, 1, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
     if (j < n) /* fewer than VL columns left: one masked vector */
-        FN(fnn_narrow_blk)(R, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc, V_MASK((int)(n - j)));
+        FN(fnn_rows_blk)(R, 1, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc, V_MASK((int)(n - j)));
 }
 
 /* m, n, k IN sizes (any m; called for small m)
@@ -204,17 +181,17 @@ FN(fnn_narrow_nv)(const int NV, ptrdiff_t m, ptrdiff_t k, const T *A, ptrdiff_t 
     const int RB = NV == 1 ? 8 : NW_R2; /* accumulators + 3 must fit in the registers */
     ptrdiff_t i = 0;
     for (; i + RB <= m; i += RB)
-        FN(fnn_narrow_blk)(RB, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(RB, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
     if (m - i >= 4) {
-        FN(fnn_narrow_blk)(4, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(4, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
         i += 4;
     }
     if (m - i >= 2) {
-        FN(fnn_narrow_blk)(2, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(2, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
         i += 2;
     }
     if (m - i >= 1)
-        FN(fnn_narrow_blk)(1, NV, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(1, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
 }
 
 /* Narrow product (an output layer of a few classes): same contract as fnn_smallm, for
