@@ -160,6 +160,44 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     return FNN_OK;
 }
 
+/* C = A.B by a kernel that packs nothing (small-m or narrow: B rows contiguous), then the
+   epilogue.  With nt > 1 threads, C is cut into nt ranges of whole units of rows (by_rows) or
+   of columns, one per thread. */
+static void FN(unpacked)(const KERN *kn, FNN_CAT(fnn_smallmfn_, FNN_SUF) kern, int by_rows,
+                         ptrdiff_t unit, int nt, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                         const T *A, ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb,
+                         T *C, ptrdiff_t ldc, const EP *epp)
+{
+    const ptrdiff_t len = by_rows ? m : n, nchunks = (len + unit - 1) / unit;
+    if (nt > nchunks)
+        nt = (int)nchunks;
+    if (nt <= 1) {
+        kern(m, n, k, A, rsa, csa, B, rsb, C, ldc);
+        if (epp)
+            FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
+        return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel num_threads(nt)
+    {
+        const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
+        const ptrdiff_t r0 = nchunks * tid / nthr * unit;
+        ptrdiff_t r1 = nchunks * (tid + 1) / nthr * unit;
+        if (r1 > len)
+            r1 = len;
+        if (r1 > r0 && by_rows) {
+            kern(r1 - r0, n, k, A + r0 * rsa, rsa, csa, B, rsb, C + r0 * ldc, ldc);
+            if (epp)
+                FN(finish)(kn, epp, C + r0 * ldc, ldc, r0, 0, r1 - r0, n);
+        } else if (r1 > r0) {
+            kern(m, r1 - r0, k, A, rsa, csa, B + r0, rsb, C + r0, ldc);
+            if (epp)
+                FN(finish)(kn, epp, C + r0, ldc, 0, r0, m, r1 - r0);
+        }
+    }
+#endif
+}
+
 #ifdef _OPENMP
 /* Strip t of ntask: whole NR-column slivers when by_cols, else whole MR-row slivers. */
 static void FN(strip)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int by_cols,
@@ -276,55 +314,11 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         if (epp)
             FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (smallm) {
-        const ptrdiff_t unit = 4 * kn->nr; /* column chunk per thread: whole vector blocks */
-        const ptrdiff_t nchunks = (n + unit - 1) / unit;
-        if (nt > nchunks)
-            nt = (int)nchunks;
-        if (nt <= 1) {
-            kn->smallm(m, n, k, A, rsa, csa, B, rsb, C, ldc);
-            if (epp)
-                FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
-        } else {
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-            {
-                const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
-                const ptrdiff_t j0 = nchunks * tid / nthr * unit;
-                ptrdiff_t j1 = nchunks * (tid + 1) / nthr * unit;
-                if (j1 > n)
-                    j1 = n;
-                if (j1 > j0) {
-                    kn->smallm(m, j1 - j0, k, A, rsa, csa, B + j0, rsb, C + j0, ldc);
-                    if (epp)
-                        FN(finish)(kn, epp, C + j0, ldc, 0, j0, m, j1 - j0);
-                }
-            }
-#endif
-        }
+        /* column chunks per thread: whole vector blocks */
+        FN(unpacked)(kn, kn->smallm, 0, 4 * kn->nr, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);
     } else if (csb == 1 && n < kn->nr) {
         /* a few columns (an output layer): row blocks of whole vectors, not NR-wide tiles */
-        if (nt <= 1) {
-            kn->narrow(m, n, k, A, rsa, csa, B, rsb, C, ldc);
-            if (epp)
-                FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
-        } else {
-#ifdef _OPENMP
-            const ptrdiff_t nblk = (m + 7) / 8;
-#pragma omp parallel num_threads(nt)
-            {
-                const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
-                const ptrdiff_t i0 = nblk * tid / nthr * 8;
-                ptrdiff_t i1 = nblk * (tid + 1) / nthr * 8;
-                if (i1 > m)
-                    i1 = m;
-                if (i1 > i0) {
-                    kn->narrow(i1 - i0, n, k, A + i0 * rsa, rsa, csa, B, rsb, C + i0 * ldc, ldc);
-                    if (epp)
-                        FN(finish)(kn, epp, C + i0 * ldc, ldc, i0, 0, i1 - i0, n);
-                }
-            }
-#endif
-        }
+        FN(unpacked)(kn, kn->narrow, 1, 8, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);
     } else if (nt <= 1) {
         status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp);
     } else {

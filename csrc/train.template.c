@@ -58,13 +58,9 @@ static void TFN(fnn_tile_update)(void *ctx, T *c, ptrdiff_t ldc, ptrdiff_t i, pt
     const TFN(fnn_tile_update_ctx) *u = (const TFN(fnn_tile_update_ctx) *)ctx;
     const ptrdiff_t o = i * u->ld + j;
     int bad = 0;
-    ptrdiff_t r, q;
-    if (ldc == nr)
-        bad = !TFN(fnn_all_finite)(mr * nr, c);
-    else
-        for (r = 0; r < mr; ++r)
-            for (q = 0; q < nr; ++q)
-                bad |= !(c[r * ldc + q] - c[r * ldc + q] == 0);
+    ptrdiff_t r;
+    for (r = 0; r < mr && !bad; ++r)
+        bad = !TFN(fnn_all_finite)(nr, c + r * ldc);
     if (bad) {
 #ifdef _OPENMP
 #pragma omp atomic write

@@ -6,6 +6,7 @@ import pytest
 from conftest import BACKENDS
 
 import fastnn
+from fastnn import _config
 from fastnn.optim import epoch_indices
 
 COMPILED = [b for b in BACKENDS if b != "numpy"]
@@ -52,6 +53,31 @@ def test_compiled_epochs_match_the_reference(backend, dtype, optimizer, net, sam
     for a, b in zip(got.weights + got.biases, ref.weights + ref.biases):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
         assert a.dtype == dtype
+
+
+# products large enough for two threads, so the optimizer step fused into the weight gradient
+# runs on the tiles of both threads' strips: 520-300-12 (gradient split by rows, first layer
+# reading its input in place, batch gathered by both threads) and 64-1700-12 (gradient split by
+# columns, and an output layer of 12 through the narrow kernel on both threads)
+@pytest.mark.parametrize("backend", COMPILED)
+@pytest.mark.parametrize("optimizer", OPTIMIZERS[1::2], ids=repr)
+@pytest.mark.parametrize("sizes", [[520, 300, 12], [64, 1700, 12]], ids=str)
+def test_compiled_epochs_match_the_reference_on_two_threads(backend, dtype, optimizer, sizes):
+    X, Y = data(sizes, "cross_entropy", n=150)
+    results = []
+    with _config.num_threads(2):
+        for name in ("numpy", backend):
+            model = fastnn.Network(sizes, "relu", dtype=dtype, backend=name, seed=3)
+            model.fit(X, Y, epochs=2, batch_size=64, optimizer=optimizer)
+            results.append(model)
+    ref, got = results
+    rtol = 2e-4 if dtype == np.float32 else 1e-10
+    # Adam's step is about lr whatever the gradient's size, so a float32 gradient at rounding
+    # level may move its weight by a small fraction of lr (measured: 4e-4 at lr 0.01, one of
+    # 108800 weights); an update applied to the wrong tile would move many by about lr
+    atol = 1e-3 if dtype == np.float32 and isinstance(optimizer, fastnn.Adam) else rtol
+    for a, b in zip(got.weights + got.biases, ref.weights + ref.biases):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
 
 
 @pytest.mark.parametrize("m", [1, 2, 17, 300])
