@@ -328,10 +328,10 @@ class Trainer:
             before = self._save()
             try:
                 self._train(indices[step * S:(step + 1) * S], lr, epoch)
+                good = self._finite()
             except DivergenceError:
-                self._restore(before)
-                raise diverged(epoch, step) from failure
-            if not self._finite():
+                good = False
+            if not good:
                 self._restore(before)
                 raise diverged(epoch, step) from failure
         raise RuntimeError("the replay of a diverged epoch did not diverge (a backend is not "
