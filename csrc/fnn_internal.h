@@ -136,7 +136,8 @@ void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, doubl
 #ifndef FNN_SMALLM_PAR_MIN_BYTES
 #define FNN_SMALLM_PAR_MIN_BYTES 262144.0
 #endif
-/* Products of at most this many flops (2*m*n*k) are plain loops: no packing, no micro-tiles. */
+/* Products of at most this many flops (2*m*n*k) go to the unpacked kernels on one thread, B = W^T
+   copied to rows on the stack (k * n <= FNN_TINY_FLOPS / 2 elements). */
 #ifndef FNN_TINY_FLOPS
 #define FNN_TINY_FLOPS 2048.0
 #endif

@@ -294,16 +294,19 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     }
 
     if (k > 0 && 2.0 * (double)m * (double)n * (double)k <= FNN_TINY_FLOPS) {
-        /* tiny products (the layers of a network like 2-8-2): packing and micro-tiles cost more
-           than the arithmetic, so plain loops, accumulated in registers */
-        ptrdiff_t i, j, p;
-        for (i = 0; i < m; ++i)
-            for (j = 0; j < n; ++j) {
-                T acc = 0;
-                for (p = 0; p < k; ++p)
-                    acc += A[i * rsa + p * csa] * B[p * rsb + j * csb];
-                C[i * ldc + j] = acc;
-            }
+        /* tiny products (the layers of a network like 2-8-2): packing, micro-tiles and threads
+           cost more than the arithmetic, so the unpacked kernels on one thread, with B = W^T
+           first copied to rows (k * n <= FNN_TINY_FLOPS / 2 elements) */
+        T Bt[(int)FNN_TINY_FLOPS / 2];
+        if (csb != 1) {
+            ptrdiff_t p, j;
+            for (p = 0; p < k; ++p)
+                for (j = 0; j < n; ++j)
+                    Bt[p * n + j] = B[p * rsb + j * csb];
+            B = Bt;
+            rsb = n;
+        }
+        (n < kn->nr ? kn->narrow : kn->smallm)(m, n, k, A, rsa, csa, B, rsb, C, ldc);
         if (epp)
             FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (k == 0) {

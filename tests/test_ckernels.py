@@ -91,10 +91,12 @@ def test_one_and_two_threads_agree(dtype):
 
 
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
-# (37, 300, 19) and (129, 257, 65): A read in place, with a partial last sliver; (60, 1000, 64):
-# in place over several depth blocks; (50, 1024, 200): 4 KiB rows, so packed after all
-@pytest.mark.parametrize("shape", [(1, 1, 1), (37, 300, 19), (129, 257, 65), (60, 1000, 64),
-                                   (50, 1024, 200)], ids=str)
+# (4, 8, 2), (3, 5, 40) and (1, 1, 1024): tiny products, B = W^T copied to rows (the last one
+# fills the copy exactly); (37, 300, 19) and (129, 257, 65): A read in place, with a partial
+# last sliver; (60, 1000, 64): in place over several depth blocks; (50, 1024, 200): 4 KiB rows,
+# so packed after all
+@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 8, 2), (3, 5, 40), (1, 1, 1024), (37, 300, 19),
+                                   (129, 257, 65), (60, 1000, 64), (50, 1024, 200)], ids=str)
 def test_gemm_with_transposed_operands(isa, dtype, ta, tb, shape):
     m, k, n = shape
     rng = np.random.default_rng(m)
