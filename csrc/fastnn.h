@@ -50,10 +50,11 @@ void fnn_release_buffers(void);
                        row-wise, max-subtracted softmax is applied to whole rows after the product
      FNN_EP_MUL_DERIV: C = acc * act'(aux[i*ldaux + j]), act' written from the activation's
                        OUTPUT a: identity 1, relu (a>0), sigmoid a(1-a), tanh 1-a^2, step 0
-     FNN_EP_TILE_FN:   C = acc, then tile_fn(ctx, c, ldc, i, j, mr, nr) once on every final
-                       mr x nr block of C whose top-left element C(i, j) is at c, by the thread
-                       that computed it, while it is in that core's cache (the blocks are
-                       disjoint and cover C; act, bias, aux unused).  row0/col0 must be 0.
+     FNN_EP_TILE_FN:   tile_fn(ctx, c, ldc, i, j, mr, nr) once on every final mr x nr block
+                       of acc whose top-left element is (i, j), by the thread that computed it,
+                       while it is in that core's cache (the blocks are disjoint and cover C;
+                       act, bias, aux unused).  c (row stride ldc) is in C or in a scratch
+                       tile, and C is left unspecified: C is workspace.  row0/col0 must be 0.
    ep == NULL means FNN_EP_STORE.  C is overwritten and never read before it is written.
    k == 0 gives epilogue(0).  m == 0 or n == 0 is a no-op returning FNN_OK.
    Negative sizes, NULL pointers where needed, ldc < n (m > 1), ldaux < n (m > 1), unknown

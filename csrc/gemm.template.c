@@ -46,27 +46,38 @@ static inline void FN(finish)(const KERN *kn, const EP *ep, T *c, ptrdiff_t ldc,
 }
 
 /* One MR x NR tile of C at c (mr x nr of it inside C) from an A sliver and a packed B sliver;
-   whole tiles go straight to C, edge tiles through a scratch tile. */
+   whole tiles go straight to C, edge tiles through a scratch tile.  ep (NULL unless the tile is
+   final) is then applied to it; (i, j) is its top-left element in the block's coordinates.
+   A final tile of a single depth block for a tile function never touches C: it goes from the
+   scratch tile to the function, which spares writing (and first reading) each line of C,
+   e.g. a weight gradient as large as the weights, when only the function consumes it. */
 static inline void FN(tile)(const KERN *kn, ptrdiff_t kc, const T *a, ptrdiff_t rsa,
                             ptrdiff_t csa, const T *b, T *c, ptrdiff_t ldc, ptrdiff_t mr,
-                            ptrdiff_t nr, int accumulate)
+                            ptrdiff_t nr, int accumulate, const EP *ep, ptrdiff_t i, ptrdiff_t j)
 {
     T tile[FNN_MAX_TILE] FNN_ALIGN64;
     const ptrdiff_t NR = kn->nr;
-    ptrdiff_t r, j;
-    if (mr == kn->mr && nr == NR) {
-        kn->ukr(kc, a, rsa, csa, b, c, ldc, accumulate);
+    ptrdiff_t r, q;
+    if (ep && ep->kind == FNN_EP_TILE_FN && !accumulate) {
+        kn->ukr(kc, a, rsa, csa, b, tile, NR, 0);
+        ep->tile_fn(ep->ctx, tile, NR, ep->row0 + i, ep->col0 + j, mr, nr);
         return;
     }
-    kn->ukr(kc, a, rsa, csa, b, tile, NR, 0);
-    for (r = 0; r < mr; ++r) {
-        if (accumulate)
-            for (j = 0; j < nr; ++j)
-                c[r * ldc + j] += tile[r * NR + j];
-        else
-            for (j = 0; j < nr; ++j)
-                c[r * ldc + j] = tile[r * NR + j];
+    if (mr == kn->mr && nr == NR) {
+        kn->ukr(kc, a, rsa, csa, b, c, ldc, accumulate);
+    } else {
+        kn->ukr(kc, a, rsa, csa, b, tile, NR, 0);
+        for (r = 0; r < mr; ++r) {
+            if (accumulate)
+                for (q = 0; q < nr; ++q)
+                    c[r * ldc + q] += tile[r * NR + q];
+            else
+                for (q = 0; q < nr; ++q)
+                    c[r * ldc + q] = tile[r * NR + q];
+        }
     }
+    if (ep)
+        FN(finish)(kn, ep, c, ldc, i, j, mr, nr);
 }
 
 /* Whether the micro-kernel reads A in place rather than from packed slivers.  It can when A's
@@ -131,9 +142,8 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                     for (jr = 0; jr < nc; jr += NR) {
                         const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
                         T *c = C + ir * ldc + jc + jr;
-                        FN(tile)(kn, kc, a, ars, acs, Bp + jr * kc, c, ldc, mr, nr, accumulate);
-                        if (last && ep)
-                            FN(finish)(kn, ep, c, ldc, ir, jc + jr, mr, nr);
+                        FN(tile)(kn, kc, a, ars, acs, Bp + jr * kc, c, ldc, mr, nr, accumulate,
+                                 last ? ep : NULL, ir, jc + jr);
                     }
                 }
                 continue;
@@ -147,9 +157,7 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                         const ptrdiff_t mr = mc - ir < MR ? mc - ir : MR;
                         T *c = C + (ic + ir) * ldc + jc + jr;
                         FN(tile)(kn, kc, Ap + ir * kc, 1, MR, Bp + jr * kc, c, ldc, mr, nr,
-                                 accumulate);
-                        if (last && ep)
-                            FN(finish)(kn, ep, c, ldc, ic + ir, jc + jr, mr, nr);
+                                 accumulate, last ? ep : NULL, ic + ir, jc + jr);
                     }
                 }
             }

@@ -58,17 +58,21 @@ def test_compiled_epochs_match_the_reference(backend, dtype, optimizer, net, sam
 # products large enough for two threads, so the optimizer step fused into the weight gradient
 # runs on the tiles of both threads' strips: 520-300-12 (gradient split by rows, first layer
 # reading its input in place, batch gathered by both threads) and 64-1700-12 (gradient split by
-# columns, and an output layer of 12 through the narrow kernel on both threads)
+# columns, and an output layer of 12 through the narrow kernel on both threads); 40-50-3 in
+# batches of 400 and 50: a gradient summed over several depth blocks in its buffer before the
+# optimizer reads its tiles, then one whose tiles go to the optimizer without touching it
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS[1::2], ids=repr)
-@pytest.mark.parametrize("sizes", [[520, 300, 12], [64, 1700, 12]], ids=str)
-def test_compiled_epochs_match_the_reference_on_two_threads(backend, dtype, optimizer, sizes):
-    X, Y = data(sizes, "cross_entropy", n=150)
+@pytest.mark.parametrize("sizes,batch,n", [([520, 300, 12], 64, 150), ([64, 1700, 12], 64, 150),
+                                           ([40, 50, 3], 400, 450)], ids=str)
+def test_compiled_epochs_match_the_reference_on_two_threads(backend, dtype, optimizer, sizes,
+                                                            batch, n):
+    X, Y = data(sizes, "cross_entropy", n=n)
     results = []
     with _config.num_threads(2):
         for name in ("numpy", backend):
             model = fastnn.Network(sizes, "relu", dtype=dtype, backend=name, seed=3)
-            model.fit(X, Y, epochs=2, batch_size=64, optimizer=optimizer)
+            model.fit(X, Y, epochs=2, batch_size=batch, optimizer=optimizer)
             results.append(model)
     ref, got = results
     rtol = 2e-4 if dtype == np.float32 else 1e-10
