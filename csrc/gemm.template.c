@@ -80,6 +80,18 @@ static inline void FN(tile)(const KERN *kn, ptrdiff_t kc, const T *a, ptrdiff_t 
         FN(finish)(kn, ep, c, ldc, i, j, mr, nr);
 }
 
+/* The tile (ir, jr) of the packed block (ic, jc) of C: mc x nc, its A and B slivers in Ap, Bp. */
+static inline void FN(block_tile)(const KERN *kn, ptrdiff_t kc, const T *Ap, const T *Bp, T *C,
+                                  ptrdiff_t ldc, ptrdiff_t ic, ptrdiff_t jc, ptrdiff_t ir,
+                                  ptrdiff_t jr, ptrdiff_t mc, ptrdiff_t nc, int accumulate,
+                                  const EP *ep)
+{
+    const ptrdiff_t mr = mc - ir < kn->mr ? mc - ir : kn->mr;
+    const ptrdiff_t nr = nc - jr < kn->nr ? nc - jr : kn->nr;
+    FN(tile)(kn, kc, Ap + ir * kc, 1, kn->mr, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+             mr, nr, accumulate, ep, ic + ir, jc + jr);
+}
+
 /* Whether the micro-kernel reads A in place rather than from packed slivers.  It can when A's
    rows or columns are contiguous, and it pays when each A sliver meets only a few B slivers
    (a narrow block of C): packing a sliver (about a cycle per element) costs a quarter of the
@@ -151,14 +163,19 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             for (ic = 0; ic < m; ic += MC) {
                 const ptrdiff_t mc = m - ic < MC ? m - ic : MC;
                 kn->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
-                for (jr = 0; jr < nc; jr += NR) {
-                    const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
-                    for (ir = 0; ir < mc; ir += MR) {
-                        const ptrdiff_t mr = mc - ir < MR ? mc - ir : MR;
-                        T *c = C + (ic + ir) * ldc + jc + jr;
-                        FN(tile)(kn, kc, Ap + ir * kc, 1, MR, Bp + jr * kc, c, ldc, mr, nr,
-                                 accumulate, last ? ep : NULL, ic + ir, jc + jr);
-                    }
+                if (last && ep && ep->kind == FNN_EP_TILE_FN) {
+                    /* the final tiles for a tile function along the rows of C: the caller's
+                       matrix of the same shape (the weights it updates) is then read in runs
+                       the hardware prefetches, not in 96 short columns of lines at once */
+                    for (ir = 0; ir < mc; ir += MR)
+                        for (jr = 0; jr < nc; jr += NR)
+                            FN(block_tile)(kn, kc, Ap, Bp, C, ldc, ic, jc, ir, jr, mc, nc,
+                                           accumulate, ep);
+                } else {
+                    for (jr = 0; jr < nc; jr += NR)
+                        for (ir = 0; ir < mc; ir += MR)
+                            FN(block_tile)(kn, kc, Ap, Bp, C, ldc, ic, jc, ir, jr, mc, nc,
+                                           accumulate, last ? ep : NULL);
                 }
             }
         }
