@@ -43,14 +43,16 @@
 #define SM_R 4
 #define NW_R2 8
 #include "ukernel_simd.template.c"
-/* dst[q*ldd + r] = src[r*lds + q] for r, q < 16: a 16 x 16 transpose in registers (unpack
-   pairs, then quads, then 128-bit lanes twice), for packing B = W^T. */
-static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, float *dst, ptrdiff_t ldd)
+/* dst[q*ldd + r] = src[r*lds + q] for q < 16 and the lanes r of keep, src rows r >= rows read
+   as 0: a 16 x 16 transpose in registers (unpack pairs, then quads, then 128-bit lanes twice),
+   for packing B = W^T (16 rows, all lanes) and row-major A (MR rows and lanes). */
+static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows, float *dst,
+                                       ptrdiff_t ldd, __mmask16 keep)
 {
     __m512 r[16], t[16], u[16];
     int i, c;
     for (i = 0; i < 16; ++i)
-        r[i] = _mm512_loadu_ps(src + i * lds);
+        r[i] = i < rows ? _mm512_loadu_ps(src + i * lds) : _mm512_setzero_ps();
     for (i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
@@ -67,17 +69,19 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, float *d
         const __m512 w = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
         const __m512 x = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
         const __m512 y = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        _mm512_storeu_ps(dst + (0 + c) * ldd, _mm512_shuffle_f32x4(v, x, 0x88));
-        _mm512_storeu_ps(dst + (4 + c) * ldd, _mm512_shuffle_f32x4(w, y, 0x88));
-        _mm512_storeu_ps(dst + (8 + c) * ldd, _mm512_shuffle_f32x4(v, x, 0xDD));
-        _mm512_storeu_ps(dst + (12 + c) * ldd, _mm512_shuffle_f32x4(w, y, 0xDD));
+        _mm512_mask_storeu_ps(dst + (0 + c) * ldd, keep, _mm512_shuffle_f32x4(v, x, 0x88));
+        _mm512_mask_storeu_ps(dst + (4 + c) * ldd, keep, _mm512_shuffle_f32x4(w, y, 0x88));
+        _mm512_mask_storeu_ps(dst + (8 + c) * ldd, keep, _mm512_shuffle_f32x4(v, x, 0xDD));
+        _mm512_mask_storeu_ps(dst + (12 + c) * ldd, keep, _mm512_shuffle_f32x4(w, y, 0xDD));
     }
 }
-#define PK_TBLOCK fnn_transpose16_f32
+#define PK_TBLOCK(src, lds, dst, ldd) fnn_transpose16_f32((src), (lds), 16, (dst), (ldd), 0xFFFF)
+#define PK_TBLOCK_A(src, lds, dst) fnn_transpose16_f32((src), (lds), 12, (dst), 12, 0x0FFF)
 #define PK_MR 12
 #define PK_NR 32
 #include "pack.template.c"
 #undef PK_TBLOCK
+#undef PK_TBLOCK_A
 #undef PK_MR
 #undef PK_NR
 #undef VT

@@ -7,7 +7,8 @@
  * is a large share of the time of the small products of a neural network).  Any strides work;
  * the unit-stride cases (row-major, or transposed through the strides) have their own loops.
  * When the includer defines VL / V_LD / V_ST (SIMD units) the row copies use them, and
- * PK_TBLOCK(src, lds, dst, ldd), if defined, transposes a VL x VL block for B = W^T.
+ * PK_TBLOCK(src, lds, dst, ldd), if defined, transposes a VL x VL block for B = W^T, and
+ * PK_TBLOCK_A(src, lds, dst) PK_MR rows of VL columns of a row-major A into a sliver.
  * Partial slivers are zero-padded so the micro-kernel always runs on a whole tile.
  */
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
@@ -22,8 +23,14 @@ static void FN(fnn_pack_a)(ptrdiff_t mc, ptrdiff_t kc, const T *A, ptrdiff_t rsa
         const ptrdiff_t mr = mc - ir < PK_MR ? mc - ir : PK_MR;
         const T *a = A + ir * rsa;
         if (mr == PK_MR && csa == 1) {
-            /* rows contiguous: 8 columns at a time so that each row is read in runs */
-            for (p = 0; p + 8 <= kc; p += 8) {
+            /* rows contiguous: VL columns at a time transposed in registers where the unit has
+               it, then 8 at a time so that each row is read in runs */
+            p = 0;
+#ifdef PK_TBLOCK_A
+            for (; p + VL <= kc; p += VL)
+                PK_TBLOCK_A(a + p, rsa, Ap + p * PK_MR);
+#endif
+            for (; p + 8 <= kc; p += 8) {
                 int q;
                 for (r = 0; r < PK_MR; ++r)
                     for (q = 0; q < 8; ++q)
