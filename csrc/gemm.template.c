@@ -9,11 +9,15 @@
  * MR x NR tile; edge tiles are computed into a scratch tile and copied.  After the last KC
  * block a tile is final, and the epilogue is applied to it right away, while it is in L1.
  *
- * Threads: C is cut into strips (whole NR-column or MR-row slivers) along its longer side, about
- * four per thread, scheduled dynamically; each strip is a serial GEMM with the thread's own
- * packing buffers.  No element of C is written by two threads, and every element is summed in
- * the same order whatever the number of threads, so results do not depend on it.  Below
- * FNN_PAR_MIN_FLOPS one thread is used (a parallel region costs microseconds).
+ * Threads: C is cut into strips (whole NR-column or MR-row slivers) along its longer side, one
+ * per thread (more, scheduled dynamically, only for very wide products); each strip is a serial
+ * GEMM with the thread's own packing buffers.  A thread that finishes its strip early takes row
+ * blocks of the others' current KC x NC stage, reading their packed panel of B (work stealing:
+ * another process on the machine holds up one thread at random, and the threads of a
+ * 1024-2048-2048-10 epoch finished 4-12% of its time apart).  No element of C is written by two
+ * threads at once, and every element is summed in the same order whatever the number of threads
+ * or who computed it, so results do not depend on them.  Below FNN_PAR_MIN_FLOPS one thread is
+ * used (a parallel region costs microseconds).
  *
  * A narrow block of C (at most FNN_DIRECT_A_MAX_SLIVERS B slivers) reads A in place instead
  * of packing it, one A sliver against every B sliver in turn (see direct_a).
@@ -27,6 +31,35 @@
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
+#endif
+
+#ifndef FNN_PAUSE
+#if defined(__x86_64__) || defined(__i386__)
+#define FNN_PAUSE() __builtin_ia32_pause()
+#else
+#define FNN_PAUSE() ((void)0)
+#endif
+#endif
+#ifndef FNN_STEAL_MAX
+/* threads (one strip each) that take each other's row blocks; 0 without GCC's atomics */
+#if defined(_OPENMP) && defined(__GNUC__)
+#define FNN_STEAL_MAX 16
+#else
+#define FNN_STEAL_MAX 0
+#endif
+#endif
+/* the atomics of work stealing: acquire loads, release stores and counts, and compare and swap */
+#if defined(__GNUC__)
+#define FNN_ALOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FNN_ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FNN_AINC(p) ((void)__atomic_add_fetch((p), 1, __ATOMIC_RELEASE))
+#define FNN_ACAS(p, e, d) \
+    __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+#else /* no stealing (FNN_STEAL_MAX 0): never reached */
+#define FNN_ALOAD(p) (*(p))
+#define FNN_ASTORE(p, v) ((void)(*(p) = (v)))
+#define FNN_AINC(p) ((void)++*(p))
+#define FNN_ACAS(p, e, d) (*(p) == *(e) ? (*(p) = (d), 1) : (*(e) = *(p), 0))
 #endif
 
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
@@ -108,30 +141,138 @@ static int FN(direct_a)(const KERN *kn, ptrdiff_t n, ptrdiff_t rsa, ptrdiff_t cs
     return csa == 1 && (rsa * (ptrdiff_t)sizeof(T)) % 4096 != 0;
 }
 
+/* The row block of C from row ic (mc rows) in the stage (jc, pc) of a blocked GEMM: against
+   the packed KC x NC panel of B in Bp, A packed into Ap, or read in place (direct: blocks of
+   one sliver, only a partial one packed).  ep: NULL unless the stage is the last in depth. */
+static void FN(row_block)(const KERN *kn, int direct, ptrdiff_t ic, ptrdiff_t mc, ptrdiff_t jc,
+                          ptrdiff_t nc, ptrdiff_t pc, ptrdiff_t kc, const T *A, ptrdiff_t rsa,
+                          ptrdiff_t csa, const T *Bp, T *C, ptrdiff_t ldc, int accumulate,
+                          const EP *ep, T *Ap)
+{
+    const ptrdiff_t MR = kn->mr, NR = kn->nr;
+    ptrdiff_t ir, jr;
+    if (direct) {
+        /* one A sliver in place, in L1 while it meets every B sliver of the panel */
+        const T *a = A + ic * rsa + pc * csa;
+        ptrdiff_t ars = rsa, acs = csa;
+        if (mc < MR) {
+            kn->pack_a(mc, kc, a, rsa, csa, Ap);
+            a = Ap;
+            ars = 1;
+            acs = MR;
+        }
+        for (jr = 0; jr < nc; jr += NR) {
+            const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
+            FN(tile)(kn, kc, a, ars, acs, Bp + jr * kc, C + ic * ldc + jc + jr, ldc, mc, nr,
+                     accumulate, ep, ic, jc + jr);
+        }
+        return;
+    }
+    kn->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
+    if (ep && ep->kind == FNN_EP_TILE_FN) {
+        /* the final tiles for a tile function along the rows of C: the caller's matrix of the
+           same shape (the weights it updates) is then read in runs the hardware prefetches,
+           not in 96 short columns of lines at once */
+        for (ir = 0; ir < mc; ir += MR)
+            for (jr = 0; jr < nc; jr += NR)
+                FN(block_tile)(kn, kc, Ap, Bp, C, ldc, ic, jc, ir, jr, mc, nc, accumulate, ep);
+    } else {
+        for (jr = 0; jr < nc; jr += NR)
+            for (ir = 0; ir < mc; ir += MR)
+                FN(block_tile)(kn, kc, Ap, Bp, C, ldc, ic, jc, ir, jr, mc, nc, accumulate, ep);
+    }
+}
+
+/* A strip's current stage, whose row blocks threads that have finished their own strips take
+   too (see steal_claim).  word = stage << 40 | blocks << 20 | next block, so that a block is
+   claimed (compare and swap) only within the stage whose panel it was read with. */
+typedef struct {
+    long long word, done; /* atomics: done counts the blocks of the stage finished */
+    int fin;              /* atomic: the strip is finished */
+    /* the stage, written by the owner before it publishes word */
+    const T *Bp;
+    ptrdiff_t jc, nc, pc, kc;
+    int accumulate;
+    const EP *ep;
+    /* the strip */
+    const KERN *kn;
+    int direct;
+    ptrdiff_t m, MC, KC, rsa, csa, ldc;
+    const T *A;
+    T *C;
+} FN(steal);
+
+#define FNN_STEAL_BITS 20
+#define FNN_STEAL_MASK ((1LL << FNN_STEAL_BITS) - 1)
+
+/* The next block of the stage in w (the strip's word, as read), or -1 if none is left. */
+static ptrdiff_t FN(steal_claim)(FN(steal) *sh, long long w)
+{
+    for (;;) {
+        const long long next = w & FNN_STEAL_MASK, nblk = (w >> FNN_STEAL_BITS) & FNN_STEAL_MASK;
+        const long long stage = w >> (2 * FNN_STEAL_BITS);
+        if (next >= nblk)
+            return -1;
+        if (FNN_ACAS(&sh->word, &w, w + 1))
+            return (ptrdiff_t)next;
+        if (w >> (2 * FNN_STEAL_BITS) != stage)
+            return -1;
+    }
+}
+
+/* Row block b of the strip's current stage (claimed), then counted as done. */
+static void FN(steal_run)(FN(steal) *sh, ptrdiff_t b, T *Ap)
+{
+    const ptrdiff_t ic = b * sh->MC, mc = sh->m - ic < sh->MC ? sh->m - ic : sh->MC;
+    FN(row_block)(sh->kn, sh->direct, ic, mc, sh->jc, sh->nc, sh->pc, sh->kc, sh->A, sh->rsa,
+                  sh->csa, sh->Bp, sh->C, sh->ldc, sh->accumulate, sh->ep, Ap);
+    FNN_AINC(&sh->done);
+}
+
 /* Serial blocked GEMM of one sub-block: C[m x n] = A.B (k > 0), then ep on each final tile.
-   ep is NULL for a plain store; its bias/aux are already offset to this sub-block. */
+   ep is NULL for a plain store; its bias/aux are already offset to this sub-block.  With sh,
+   the row blocks of each stage are published there for other threads to take as well, and the
+   stage ends when all are done (every element of C still gets its depth blocks in order). */
 static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,
                           ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
-                          T *C, ptrdiff_t ldc, const EP *ep)
+                          T *C, ptrdiff_t ldc, const EP *ep, FN(steal) *sh)
 {
     const ptrdiff_t MR = kn->mr, NR = kn->nr;
     /* equal KC blocks rather than a full ones plus a thin remainder */
     const ptrdiff_t nkb = (k + kn->kc - 1) / kn->kc;
     const ptrdiff_t KC = (k + nkb - 1) / nkb;
     const int direct = FN(direct_a)(kn, n, rsa, csa);
-    /* direct: only a partial last sliver of A is packed */
+    /* direct: blocks of one sliver, only a partial last one packed */
     const ptrdiff_t MC = direct ? MR : m < kn->mc ? (m + MR - 1) / MR * MR : kn->mc;
     const ptrdiff_t NC = n < kn->nc ? (n + NR - 1) / NR * NR : kn->nc;
+    const ptrdiff_t nblk = (m + MC - 1) / MC;
+    long long stage = 0;
     T *Ap, *Bp;
-    ptrdiff_t jc, pc, ic, jr, ir;
+    ptrdiff_t jc, pc, ic;
 
     Ap = (T *)fnn_buffer_get(0, (size_t)MC * (size_t)KC * sizeof(T));
-    if (!Ap)
-        return FNN_ENOMEM;
-    Bp = (T *)fnn_buffer_get(1, (size_t)NC * (size_t)KC * sizeof(T));
+    Bp = Ap ? (T *)fnn_buffer_get(1, (size_t)NC * (size_t)KC * sizeof(T)) : NULL;
     if (!Bp) {
-        fnn_buffer_done(0, Ap);
+        if (sh)
+            FNN_ASTORE(&sh->fin, 1);
         return FNN_ENOMEM;
+    }
+    if (sh && nblk > FNN_STEAL_MASK) {
+        FNN_ASTORE(&sh->fin, 1);
+        sh = NULL;
+    }
+    if (sh) {
+        sh->kn = kn;
+        sh->direct = direct;
+        sh->m = m;
+        sh->MC = MC;
+        sh->KC = KC;
+        sh->A = A;
+        sh->rsa = rsa;
+        sh->csa = csa;
+        sh->C = C;
+        sh->ldc = ldc;
+        sh->Bp = Bp;
     }
     for (jc = 0; jc < n; jc += NC) {
         const ptrdiff_t nc = n - jc < NC ? n - jc : NC;
@@ -139,47 +280,34 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             const ptrdiff_t kc = k - pc < KC ? k - pc : KC;
             const int accumulate = pc > 0, last = pc + kc == k;
             kn->pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bp);
-            if (direct) {
-                /* each A sliver in place, in L1 while it meets every B sliver of the panel */
-                for (ir = 0; ir < m; ir += MR) {
-                    const ptrdiff_t mr = m - ir < MR ? m - ir : MR;
-                    const T *a = A + ir * rsa + pc * csa;
-                    ptrdiff_t ars = rsa, acs = csa;
-                    if (mr < MR) {
-                        kn->pack_a(mr, kc, a, rsa, csa, Ap);
-                        a = Ap;
-                        ars = 1;
-                        acs = MR;
-                    }
-                    for (jr = 0; jr < nc; jr += NR) {
-                        const ptrdiff_t nr = nc - jr < NR ? nc - jr : NR;
-                        T *c = C + ir * ldc + jc + jr;
-                        FN(tile)(kn, kc, a, ars, acs, Bp + jr * kc, c, ldc, mr, nr, accumulate,
-                                 last ? ep : NULL, ir, jc + jr);
-                    }
-                }
+            if (!sh) {
+                for (ic = 0; ic < m; ic += MC)
+                    FN(row_block)(kn, direct, ic, m - ic < MC ? m - ic : MC, jc, nc, pc, kc, A,
+                                  rsa, csa, Bp, C, ldc, accumulate, last ? ep : NULL, Ap);
                 continue;
             }
-            for (ic = 0; ic < m; ic += MC) {
-                const ptrdiff_t mc = m - ic < MC ? m - ic : MC;
-                kn->pack_a(mc, kc, A + ic * rsa + pc * csa, rsa, csa, Ap);
-                if (last && ep && ep->kind == FNN_EP_TILE_FN) {
-                    /* the final tiles for a tile function along the rows of C: the caller's
-                       matrix of the same shape (the weights it updates) is then read in runs
-                       the hardware prefetches, not in 96 short columns of lines at once */
-                    for (ir = 0; ir < mc; ir += MR)
-                        for (jr = 0; jr < nc; jr += NR)
-                            FN(block_tile)(kn, kc, Ap, Bp, C, ldc, ic, jc, ir, jr, mc, nc,
-                                           accumulate, ep);
-                } else {
-                    for (jr = 0; jr < nc; jr += NR)
-                        for (ir = 0; ir < mc; ir += MR)
-                            FN(block_tile)(kn, kc, Ap, Bp, C, ldc, ic, jc, ir, jr, mc, nc,
-                                           accumulate, last ? ep : NULL);
-                }
+            sh->jc = jc;
+            sh->nc = nc;
+            sh->pc = pc;
+            sh->kc = kc;
+            sh->accumulate = accumulate;
+            sh->ep = last ? ep : NULL;
+            FNN_ASTORE(&sh->done, 0);
+            {
+                const long long w = (++stage << (2 * FNN_STEAL_BITS))
+                                    | ((long long)nblk << FNN_STEAL_BITS);
+                ptrdiff_t b;
+                FNN_ASTORE(&sh->word, w);
+                while ((b = FN(steal_claim)(sh, FNN_ALOAD(&sh->word))) >= 0)
+                    FN(steal_run)(sh, b, Ap);
+                /* the blocks that other threads took: they read Bp and write C */
+                while (FNN_ALOAD(&sh->done) < nblk)
+                    FNN_PAUSE();
             }
         }
     }
+    if (sh)
+        FNN_ASTORE(&sh->fin, 1);
     fnn_buffer_done(1, Bp);
     fnn_buffer_done(0, Ap);
     return FNN_OK;
@@ -246,6 +374,64 @@ static void FN(strip)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int 
         if (*i1 > m)
             *i1 = m;
     }
+}
+
+/* After its own strip: take row blocks of the other strips until all are finished. */
+static void FN(steal_help)(FN(steal) *sh, int nsh, int self)
+{
+    T *Ap = NULL;
+    size_t cap = 0;
+    for (;;) {
+        int s, active = 0;
+        for (s = 0; s < nsh; ++s) {
+            long long w;
+            ptrdiff_t b;
+            size_t need;
+            if (s == self || FNN_ALOAD(&sh[s].fin))
+                continue;
+            active = 1;
+            w = FNN_ALOAD(&sh[s].word);
+            if ((w & FNN_STEAL_MASK) >= ((w >> FNN_STEAL_BITS) & FNN_STEAL_MASK))
+                continue;
+            need = (size_t)sh[s].MC * (size_t)sh[s].KC;
+            if (need > cap) {
+                Ap = (T *)fnn_buffer_get(0, need * sizeof(T));
+                cap = Ap ? need : 0;
+            }
+            if (Ap && (b = FN(steal_claim)(&sh[s], w)) >= 0)
+                FN(steal_run)(&sh[s], b, Ap);
+        }
+        if (!active)
+            return;
+        FNN_PAUSE();
+    }
+}
+
+/* Strip t of ntask of C = A.B (k > 0): a serial GEMM of that block (see gemm_block for sh). */
+static int FN(strip_gemm)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,
+                          ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                          T *C, ptrdiff_t ldc, const EP *epp, int by_cols, ptrdiff_t ntask,
+                          ptrdiff_t t, FN(steal) *sh)
+{
+    ptrdiff_t i0, i1, j0, j1;
+    EP es;
+    FN(strip)(m, n, kn->mr, kn->nr, by_cols, ntask, t, &i0, &i1, &j0, &j1);
+    if (i1 <= i0 || j1 <= j0) {
+        if (sh)
+            FNN_ASTORE(&sh->fin, 1);
+        return FNN_OK;
+    }
+    if (epp) {
+        es = *epp;
+        if (es.bias)
+            es.bias += j0;
+        if (es.aux)
+            es.aux += i0 * es.ldaux + j0;
+        es.row0 = i0;
+        es.col0 = j0;
+    }
+    return FN(gemm_block)(kn, i1 - i0, j1 - j0, k, A + i0 * rsa, rsa, csa, B + j0 * csb, rsb,
+                          csb, C + i0 * ldc + j0, ldc, epp ? &es : NULL, sh);
 }
 #endif
 
@@ -348,14 +534,14 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         /* a few columns (an output layer): row blocks of whole vectors, not NR-wide tiles */
         FN(unpacked)(kn, kn->narrow, 1, 8, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);
     } else if (nt <= 1) {
-        status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp);
+        status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp, NULL);
     } else {
 #ifdef _OPENMP
-        /* Strips along the longer side of C, handed out dynamically so that a thread delayed
-           by another process does not hold up the rest.  Each strip packs all of the other
-           operand, which costs about 50 flops of time per element packed, i.e. a fraction
-           25 * ntask / width of the product: so one strip per thread up to a width of 2048,
-           and more (up to 4 per thread) only for wider products, keeping that under ~3%. */
+        /* Strips along the longer side of C.  Each strip packs all of the other operand,
+           which costs about 50 flops of time per element packed, i.e. a fraction
+           25 * ntask / width of the product: so one strip per thread up to a width of 2048
+           (balanced by stealing row blocks), and more (up to 4 per thread, handed out
+           dynamically) only for wider products, keeping that under ~3%. */
         const int by_cols = n >= m;
         const ptrdiff_t width = by_cols ? n : m;
         const ptrdiff_t nsl = by_cols ? (n + kn->nr - 1) / kn->nr : (m + kn->mr - 1) / kn->mr;
@@ -364,25 +550,23 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
             ntask = 4 * (ptrdiff_t)nt;
         if (ntask > nsl)
             ntask = nsl;
+        FN(steal) sh[FNN_STEAL_MAX > 0 ? FNN_STEAL_MAX : 1];
+        memset(sh, 0, sizeof sh);
 #pragma omp parallel num_threads(nt) reduction(min : status)
         {
+            const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
             ptrdiff_t t;
+            if (ntask == nthr && nthr <= FNN_STEAL_MAX) {
+                /* one strip per thread, and a thread that finishes early takes row blocks of
+                   the others' (a strip whose thread another process slowed down) */
+                status = FN(strip_gemm)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp,
+                                        by_cols, ntask, tid, &sh[tid]);
+                FN(steal_help)(sh, nthr, tid);
+            } else {
 #pragma omp for schedule(dynamic, 1)
-            for (t = 0; t < ntask; ++t) {
-                ptrdiff_t i0, i1, j0, j1;
-                FN(strip)(m, n, kn->mr, kn->nr, by_cols, ntask, t, &i0, &i1, &j0, &j1);
-                if (i1 > i0 && j1 > j0) {
-                    EP es = e;
-                    int st;
-                    if (es.bias)
-                        es.bias += j0;
-                    if (es.aux)
-                        es.aux += i0 * es.ldaux + j0;
-                    es.row0 = i0;
-                    es.col0 = j0;
-                    st = FN(gemm_block)(kn, i1 - i0, j1 - j0, k, A + i0 * rsa, rsa, csa,
-                                        B + j0 * csb, rsb, csb, C + i0 * ldc + j0, ldc,
-                                        epp ? &es : NULL);
+                for (t = 0; t < ntask; ++t) {
+                    const int st = FN(strip_gemm)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc,
+                                                  epp, by_cols, ntask, t, NULL);
                     if (st < status)
                         status = st;
                 }
