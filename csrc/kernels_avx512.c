@@ -76,7 +76,8 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
     }
 }
 #define PK_TBLOCK(src, lds, dst, ldd) fnn_transpose16_f32((src), (lds), 16, (dst), (ldd), 0xFFFF)
-#define PK_TBLOCK_A(src, lds, dst) fnn_transpose16_f32((src), (lds), 12, (dst), 12, 0x0FFF)
+#define PK_TBLOCK_A(src, lds, dst) \
+    fnn_transpose16_f32((src), (lds), PK_MR, (dst), PK_MR, (__mmask16)((1u << PK_MR) - 1u))
 #define PK_MR 12
 #define PK_NR 32
 #include "pack.template.c"
