@@ -163,4 +163,35 @@ void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, doubl
 #define FNN_DIRECT_A_MAX_SLIVERS 8
 #endif
 
+/* Work stealing between the strips of a parallel GEMM (gemm.template.c): at most FNN_STEAL_MAX
+   threads, one strip each (0 without GCC's atomics); a strip's word packs a stage, its number of
+   row blocks and the next one to take, FNN_STEAL_BITS bits each for the last two. */
+#ifndef FNN_STEAL_MAX
+#if defined(_OPENMP) && defined(__GNUC__)
+#define FNN_STEAL_MAX 16
+#else
+#define FNN_STEAL_MAX 0
+#endif
+#endif
+#define FNN_STEAL_BITS 20
+#define FNN_STEAL_MASK ((1LL << FNN_STEAL_BITS) - 1)
+#if defined(__x86_64__) || defined(__i386__)
+#define FNN_PAUSE() __builtin_ia32_pause()
+#else
+#define FNN_PAUSE() ((void)0)
+#endif
+/* acquire loads, release stores and counts, compare and swap */
+#if defined(__GNUC__)
+#define FNN_ALOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define FNN_ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define FNN_AINC(p) ((void)__atomic_add_fetch((p), 1, __ATOMIC_RELEASE))
+#define FNN_ACAS(p, e, d) \
+    __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+#else /* no stealing (FNN_STEAL_MAX 0): never reached */
+#define FNN_ALOAD(p) (*(p))
+#define FNN_ASTORE(p, v) ((void)(*(p) = (v)))
+#define FNN_AINC(p) ((void)++*(p))
+#define FNN_ACAS(p, e, d) (*(p) == *(e) ? (*(p) = (d), 1) : (*(e) = *(p), 0))
+#endif
+
 #endif /* FNN_INTERNAL_H */

@@ -33,35 +33,6 @@
 #include <omp.h>
 #endif
 
-#ifndef FNN_PAUSE
-#if defined(__x86_64__) || defined(__i386__)
-#define FNN_PAUSE() __builtin_ia32_pause()
-#else
-#define FNN_PAUSE() ((void)0)
-#endif
-#endif
-#ifndef FNN_STEAL_MAX
-/* threads (one strip each) that take each other's row blocks; 0 without GCC's atomics */
-#if defined(_OPENMP) && defined(__GNUC__)
-#define FNN_STEAL_MAX 16
-#else
-#define FNN_STEAL_MAX 0
-#endif
-#endif
-/* the atomics of work stealing: acquire loads, release stores and counts, and compare and swap */
-#if defined(__GNUC__)
-#define FNN_ALOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define FNN_ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-#define FNN_AINC(p) ((void)__atomic_add_fetch((p), 1, __ATOMIC_RELEASE))
-#define FNN_ACAS(p, e, d) \
-    __atomic_compare_exchange_n((p), (e), (d), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
-#else /* no stealing (FNN_STEAL_MAX 0): never reached */
-#define FNN_ALOAD(p) (*(p))
-#define FNN_ASTORE(p, v) ((void)(*(p) = (v)))
-#define FNN_AINC(p) ((void)++*(p))
-#define FNN_ACAS(p, e, d) (*(p) == *(e) ? (*(p) = (d), 1) : (*(e) = *(p), 0))
-#endif
-
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define T FNN_T
 #define EP FNN_CAT(fnn_epilogue_, FNN_SUF)
@@ -201,9 +172,6 @@ typedef struct {
     const T *A;
     T *C;
 } FN(steal);
-
-#define FNN_STEAL_BITS 20
-#define FNN_STEAL_MASK ((1LL << FNN_STEAL_BITS) - 1)
 
 /* The next block of the stage in w (the strip's word, as read), or -1 if none is left. */
 static ptrdiff_t FN(steal_claim)(FN(steal) *sh, long long w)
@@ -498,7 +466,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
                           || (n >= kn->nr && ((m <= FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_MAX_B_BYTES)
                                               || (m <= 4 * FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_L1_B_BYTES))));
     if (smallm && m <= FNN_SMALLM_MAX) {
-        if ((double)k * (double)n * (double)sizeof(T) < FNN_SMALLM_PAR_MIN_BYTES)
+        if (bbytes < FNN_SMALLM_PAR_MIN_BYTES)
             nt = 1;
     } else if (2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS) {
         nt = 1;
