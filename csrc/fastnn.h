@@ -8,8 +8,10 @@
  * no transpose is ever materialised.  The GEMM applies a fused "epilogue" (bias + activation, or
  * multiplication by an activation derivative) to each output tile while it is still in cache.
  *
- * Threads: n_threads <= 0 means the OpenMP default (omp_get_max_threads()); problems below a
- * measured size run on one thread.  Results do not depend on the number of threads.
+ * Threads: n_threads is the most a call uses, n_threads <= 0 the OpenMP default
+ * (omp_get_max_threads() in the calling thread); calls running at the same time share the CPU
+ * budget (fnn_set_cpu_budget), and problems below a measured size run on one thread (threads.c).
+ * Results do not depend on the number of threads.
  * All functions are thread-safe (they may be called concurrently from several threads).
  * Packing buffers are cached per thread and grown on demand; fnn_release_buffers() frees them.
  */
@@ -37,6 +39,16 @@ int fnn_set_isa(int isa);
 const char *fnn_isa_name(int isa);          /* "avx512", "avx2", "portable" (NULL if unknown) */
 int fnn_openmp_enabled(void);               /* 1 if built with OpenMP */
 int fnn_omp_max_threads(void);              /* omp_get_max_threads() or 1 */
+
+/* Threads (threads.c).  The CPUs this process may use (0: unknown); calls counted between
+   fnn_call_begin and fnn_call_end share them; fnn_team is the team a call asking for n_threads
+   gets now. */
+void fnn_set_cpu_budget(int cpus);
+int fnn_cpu_budget(void);
+void fnn_call_begin(void);
+void fnn_call_end(void);
+int fnn_calls_active(void);
+int fnn_team(int n_threads);
 
 /* Frees the packing buffers cached by the calling thread and, when built with OpenMP, by the
    threads of the default OpenMP team.  Optional (buffers are reused; memory is bounded by the

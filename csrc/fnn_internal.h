@@ -180,6 +180,13 @@ void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, doubl
 #else
 #define FNN_PAUSE() ((void)0)
 #endif
+/* One round of a wait loop (spins counts the rounds): a pause, and past FNN_SPIN_PAUSES rounds
+   the CPU is given away (threads.c explains why). */
+#ifndef FNN_SPIN_PAUSES
+#define FNN_SPIN_PAUSES 256
+#endif
+void fnn_yield(void);
+#define FNN_WAIT(spins) (++(spins) <= FNN_SPIN_PAUSES ? FNN_PAUSE() : fnn_yield())
 /* acquire loads, release stores and counts, compare and swap */
 #if defined(__GNUC__)
 #define FNN_ALOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)

@@ -265,12 +265,13 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                 const long long w = (++stage << (2 * FNN_STEAL_BITS))
                                     | ((long long)nblk << FNN_STEAL_BITS);
                 ptrdiff_t b;
+                unsigned spins = 0;
                 FNN_ASTORE(&sh->word, w);
                 while ((b = FN(steal_claim)(sh, FNN_ALOAD(&sh->word))) >= 0)
                     FN(steal_run)(sh, b, Ap);
                 /* the blocks that other threads took: they read Bp and write C */
                 while (FNN_ALOAD(&sh->done) < nblk)
-                    FNN_PAUSE();
+                    FNN_WAIT(spins);
             }
         }
     }
@@ -349,6 +350,7 @@ static void FN(steal_help)(FN(steal) *sh, int nsh, int self)
 {
     T *Ap = NULL;
     size_t cap = 0;
+    unsigned spins = 0;
     for (;;) {
         int s, active = 0;
         for (s = 0; s < nsh; ++s) {
@@ -366,12 +368,14 @@ static void FN(steal_help)(FN(steal) *sh, int nsh, int self)
                 Ap = (T *)fnn_buffer_get(0, need * sizeof(T));
                 cap = Ap ? need : 0;
             }
-            if (Ap && (b = FN(steal_claim)(&sh[s], w)) >= 0)
+            if (Ap && (b = FN(steal_claim)(&sh[s], w)) >= 0) {
                 FN(steal_run)(&sh[s], b, Ap);
+                spins = 0;
+            }
         }
         if (!active)
             return;
-        FNN_PAUSE();
+        FNN_WAIT(spins);
     }
 }
 
@@ -455,12 +459,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
             && !(e.kind == FNN_EP_BIAS_ACT && e.bias)))
         epp = NULL;
 
-#ifdef _OPENMP
-    nt = n_threads > 0 ? n_threads : omp_get_max_threads();
-#else
-    nt = 1;
-    (void)n_threads;
-#endif
+    nt = fnn_team(n_threads);
     bbytes = (double)k * (double)n * (double)sizeof(T);
     smallm = csb == 1 && (m <= FNN_SMALLM_MAX
                           || (n >= kn->nr && ((m <= FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_MAX_B_BYTES)

@@ -1,4 +1,4 @@
-/* isa.c -- run-time ISA dispatch, OpenMP queries and the per-thread packing buffers.
+/* isa.c -- run-time ISA dispatch, the OpenMP build flag and the per-thread packing buffers.
  *
  * Design
  * ------
@@ -113,15 +113,6 @@ int fnn_openmp_enabled(void)
     return 1;
 #else
     return 0;
-#endif
-}
-
-int fnn_omp_max_threads(void)
-{
-#ifdef _OPENMP
-    return omp_get_max_threads();
-#else
-    return 1;
 #endif
 }
 

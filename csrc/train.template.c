@@ -81,8 +81,8 @@ static void TFN(fnn_gather)(ptrdiff_t s, ptrdiff_t n_in, ptrdiff_t n_out, const 
 {
     ptrdiff_t r;
 #ifdef _OPENMP
-    if (s * (n_in + n_out) >= FNN_GATHER_PAR_MIN && n_threads != 1) {
-        const int nt = n_threads > 0 ? n_threads : omp_get_max_threads();
+    const int nt = s * (n_in + n_out) >= FNN_GATHER_PAR_MIN ? fnn_team(n_threads) : 1;
+    if (nt > 1) {
 #pragma omp parallel for num_threads(nt) schedule(static)
         for (r = 0; r < s; ++r) {
             const ptrdiff_t i = (ptrdiff_t)idx[r];
@@ -122,13 +122,15 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
     }
     for (step = 0, start = 0; start < n_indices; ++step, start += batch_size) {
         const ptrdiff_t s = n_indices - start < batch_size ? n_indices - start : batch_size;
+        /* asked again each step: calls that start or end meanwhile change the share */
+        const int nt = fnn_team(n_threads);
         double risk;
-        TFN(fnn_gather)(s, n_in, n_out, X, Y, indices + start, Xb, Yb, n_threads);
+        TFN(fnn_gather)(s, n_in, n_out, X, Y, indices + start, Xb, Yb, nt);
         /* forward: hidden layers with their activation, the output layer's logits */
         for (l = 0; l < L; ++l) {
             status = TFN(fnn_dense_forward)(s, sizes[l], sizes[l + 1], l ? A[l - 1] : Xb, W[l],
                                             b[l], l == L - 1 ? FNN_IDENTITY : acts[l], A[l],
-                                            n_threads);
+                                            nt);
             if (status != FNN_OK)
                 return status;
         }
@@ -149,7 +151,7 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
             e.aux = A[l - 1];
             e.ldaux = sizes[l];
             status = TFN(fnn_gemm)(s, sizes[l], sizes[l + 1], D[l], sizes[l + 1], 1, W[l], 1,
-                                   sizes[l + 1], D[l - 1], sizes[l], &e, n_threads);
+                                   sizes[l + 1], D[l - 1], sizes[l], &e, nt);
             if (status != FNN_OK)
                 return status;
         }
@@ -193,7 +195,7 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
             e.ctx = &u;
             /* dW = A_prev^T . D : A(i,p) = A_prev[p*n_in + i] */
             status = TFN(fnn_gemm)(sizes[l], sizes[l + 1], s, l ? A[l - 1] : Xb, 1, sizes[l],
-                                   D[l], sizes[l + 1], 1, dW[l], sizes[l + 1], &e, n_threads);
+                                   D[l], sizes[l + 1], 1, dW[l], sizes[l + 1], &e, nt);
             if (status != FNN_OK)
                 return status;
             if (bad) {

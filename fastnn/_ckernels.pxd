@@ -13,6 +13,12 @@ cdef extern from "fastnn.h" nogil:
     const char *fnn_isa_name(int isa)
     int fnn_openmp_enabled()
     int fnn_omp_max_threads()
+    void fnn_set_cpu_budget(int cpus)
+    int fnn_cpu_budget()
+    void fnn_call_begin()
+    void fnn_call_end()
+    int fnn_calls_active()
+    int fnn_team(int n_threads)
     void fnn_release_buffers()
 
     ctypedef struct fnn_epilogue_f32:

@@ -19,6 +19,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 cnp.import_array()
 
 ISA_NAMES = ("portable", "avx2", "avx512")
+OPENMP = bool(fnn_openmp_enabled())
 
 
 cdef int _raise(int status, str what) except -1:
@@ -106,12 +107,14 @@ def dense_forward(X, W, b, int act, out, int n_threads=0):
     cdef void *pb = cnp.PyArray_DATA(bb)
     cdef void *po = cnp.PyArray_DATA(o)
     with nogil:
+        fnn_call_begin()
         if t == cnp.NPY_FLOAT32:
             status = fnn_dense_forward_f32(m, k, n, <float *>px, <float *>pw, <float *>pb, act,
                                            <float *>po, _threads(n_threads))
         else:
             status = fnn_dense_forward_f64(m, k, n, <double *>px, <double *>pw, <double *>pb, act,
                                            <double *>po, _threads(n_threads))
+        fnn_call_end()
     if status != FNN_OK:
         _raise(status, "dense_forward")
     return out
@@ -147,6 +150,7 @@ def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
     cdef void *pgb = cnp.PyArray_DATA(gb)
     cdef int status
     with nogil:
+        fnn_call_begin()
         if t == cnp.NPY_FLOAT32:
             status = fnn_dense_backward_f32(m, n_in, n_out, <float *>pa, <float *>pw, <float *>pd,
                                             act_prev, <float *>pgw, <float *>pgb, <float *>pdp,
@@ -155,6 +159,7 @@ def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
             status = fnn_dense_backward_f64(m, n_in, n_out, <double *>pa, <double *>pw,
                                             <double *>pd, act_prev, <double *>pgw,
                                             <double *>pgb, <double *>pdp, _threads(n_threads))
+        fnn_call_end()
     if status != FNN_OK:
         _raise(status, "dense_backward")
 
@@ -395,6 +400,7 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
         ps2 = _pointers(state2, t, param_shapes, True, "state2", keep)
         _distinct(net.keep + keep + [xb, yb, x, y])
         with nogil:
+            fnn_call_begin()
             if t == cnp.NPY_FLOAT32:
                 status = fnn_train_epoch_f32(L, net.sizes, net.acts, loss, <float **>net.W,
                                              <float **>net.b, <float *>px, <float *>py, n, pidx,
@@ -411,6 +417,7 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
                                              <double **>pA, <double **>pD, <double **>pdW,
                                              <double **>pdb, _threads(n_threads), &mean_loss,
                                              &failed)
+            fnn_call_end()
     finally:
         PyMem_Free(pA); PyMem_Free(pD); PyMem_Free(pdW); PyMem_Free(pdb)
         PyMem_Free(ps1); PyMem_Free(ps2)
@@ -451,6 +458,7 @@ def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, in
     cdef void *po = cnp.PyArray_DATA(o)
     cdef int status
     with nogil:
+        fnn_call_begin()
         if t == cnp.NPY_FLOAT32:
             status = fnn_predict_f32(L, net.sizes, net.acts, <const float **>net.W,
                                      <const float **>net.b, m, <float *>px, <float *>po,
@@ -459,6 +467,7 @@ def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, in
             status = fnn_predict_f64(L, net.sizes, net.acts, <const double **>net.W,
                                      <const double **>net.b, m, <double *>px, <double *>po,
                                      <double *>p0, <double *>p1, _threads(n_threads))
+        fnn_call_end()
     if status != FNN_OK:
         _raise(status, "predict")
     return out
@@ -494,12 +503,14 @@ def gemm(A, B, out, int n_threads=0):
     cdef void *pc = cnp.PyArray_DATA(c)
     cdef int status
     with nogil:
+        fnn_call_begin()
         if t == cnp.NPY_FLOAT32:
             status = fnn_gemm_f32(m, n, k, <float *>pa, rsa, csa, <float *>pb, rsb, csb,
                                   <float *>pc, n, NULL, _threads(n_threads))
         else:
             status = fnn_gemm_f64(m, n, k, <double *>pa, rsa, csa, <double *>pb, rsb, csb,
                                   <double *>pc, n, NULL, _threads(n_threads))
+        fnn_call_end()
     if status != FNN_OK:
         _raise(status, "gemm")
     return out
@@ -524,6 +535,32 @@ def set_isa(name):
     cdef int status = fnn_set_isa(ISA_NAMES.index(name))
     if status != FNN_OK:
         _raise(status, f"set_isa({name!r})")
+
+
+# -- threads ---------------------------------------------------------------------------------------
+
+def omp_max_threads():
+    """``omp_get_max_threads()`` in the calling thread (1 without OpenMP)."""
+    return fnn_omp_max_threads()
+
+
+def set_cpu_budget(int cpus):
+    """The CPUs this process may use, shared by the calls that run at the same time."""
+    fnn_set_cpu_budget(cpus)
+
+
+def team(int n_threads):
+    """The threads a call asking for ``n_threads`` (0: OpenMP's setting) would get if it
+    started now, beside the calls already running."""
+    fnn_call_begin()
+    cdef int n = fnn_team(_threads(n_threads))
+    fnn_call_end()
+    return n
+
+
+def calls_active():
+    """The compiled calls running in this process now."""
+    return fnn_calls_active()
 
 
 def build_info():

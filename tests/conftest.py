@@ -38,3 +38,11 @@ def backend(request):
 @pytest.fixture(params=DTYPES, ids=["float32", "float64"])
 def dtype(request):
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_setting_left_behind():
+    """A test that calls fastnn.set_num_threads leaves no setting for the tests after it."""
+    yield
+    if fastnn._config._global is not None:
+        fastnn.set_num_threads(None)

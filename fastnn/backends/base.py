@@ -62,6 +62,7 @@ class Backend:
     """The NumPy reference implementation of the kernel contract."""
 
     name = "numpy"
+    uses_blas = True  # its products run in the BLAS under NumPy (limited during training)
 
     # -- one dense layer -----------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 It overrides the hot operations of the reference backend, and runs whole epochs of training
 (``train_epoch``) and whole-network inference (``predict``) inside C: no Python and no allocation
-per minibatch or per layer. Every kernel gets the thread count of ``fastnn.set_num_threads``.
+per minibatch or per layer. Every kernel gets ``fastnn.get_num_threads()`` of the calling thread
+as the most threads it may use (see ``fastnn._config`` and ``csrc/threads.c``).
 """
 
 import threading
@@ -24,6 +25,7 @@ best_isa = _ckernels.best_isa
 
 class CythonBackend(Backend):
     name = "cython"
+    uses_blas = False
 
     def dense_forward(self, X, W, b, activation, out=None):
         if out is None:

@@ -75,12 +75,12 @@ BCE = LOSSES["binary_cross_entropy"].code
 CE = LOSSES["cross_entropy"].code
 NO_ACTIVATION = -1  # dense_backward of the first layer: no D_prev
 
-if _config._num_threads is not None:
+if _config._global is not None:
     # fastnn.set_num_threads ran before SciPy's BLAS (a library of its own, beside NumPy's) was
     # loaded by the import above: apply the limit to it too
     from threadpoolctl import threadpool_limits
 
-    threadpool_limits(limits=_config._num_threads, user_api="blas")
+    threadpool_limits(limits=_config._global, user_api="blas")
 
 COL_BLOCK = 64  # columns of db per parallel task
 CHUNK = 4096  # elements of an update per parallel task
@@ -696,6 +696,7 @@ def _threads(work, threshold):
 
 class NumbaBackend(Backend):
     name = "numba"
+    uses_blas = True  # np.dot inside @njit: SciPy's BLAS
 
     def dense_forward(self, X, W, b, activation, out=None):
         if out is None:
