@@ -255,6 +255,12 @@ def get_num_threads():
     return min(n, limit) if limit else n
 
 
+def cpu_budget():
+    """The CPUs this process may use: its affinity mask, cgroup quota and the CPUs other processes
+    leave free (what the default team is made of, before the OpenMP and Numba settings)."""
+    return min(_process_limits().values())
+
+
 _global_blas = None  # threadpoolctl's record of the BLAS limits before set_num_threads
 
 

@@ -9,6 +9,13 @@ A case is an operation at one size with several *contenders* (zero-argument call
 same work, already set up): ``numpy`` (the pure-NumPy way, the baseline every ratio is against),
 each available fastnn backend, and PyTorch or scikit-learn where they are importable.
 
+The ``threads`` group measures fastnn beside other work, as users run it: a grid search at
+``n_jobs=1`` and ``2`` (fastnn's estimators and scikit-learn's; the workers stay warm between
+calls), and a 784-256-256-10 epoch at 1, 2 and the default number of threads while another
+process keeps one CPU busy (``Case.context``), and pinned to one CPU as ``taskset -c 0`` would
+(in a child process whose affinity is that CPU: ``Case.measure``). Their ratios are against the
+case's ``baseline`` contender (``n_jobs=1``, one thread) instead of NumPy.
+
 ``run`` times every contender of a case in the same run: a warm-up call first (compilation
 stays out of the timings), then repetitions interleaved across contenders, each a batch of calls
 long enough for the clock, and the median per call. Ratios are ``t_numpy / t_contender`` (above 1
@@ -17,12 +24,15 @@ the GEMM ceiling measured at the start of the run: the best float32 GEMM rate of
 (OpenBLAS through NumPy, or fastnn's own, whichever is higher).
 """
 
+import contextlib
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,11 +50,21 @@ class Case:
 
     group: str
     label: str
-    flops: float  # per call
+    flops: float  # per call (None: not counted)
     setup: callable  # () -> {contender name: zero-argument callable}
     samples: int = 0  # samples processed per unit (training and inference), for samples/s
     units: int = 1  # units of work per call (epochs): results are per unit
     results: dict = field(default_factory=dict)
+    baseline: str = "numpy"  # the contender every ratio of the case is against
+    context: callable = contextlib.nullcontext  # () -> what surrounds the timing (other load)
+    measure: callable = None  # (rounds, min_time) -> {name: seconds per call}, if not in-process
+
+    def time(self, rounds, min_time):
+        """{contender: seconds per call}, measured side by side."""
+        with self.context():
+            if self.measure is not None:
+                return self.measure(rounds, min_time)
+            return time_contenders(self.setup(), rounds, min_time)
 
 
 def _fastnn_backends():
@@ -311,6 +331,111 @@ def _predict_case(sizes):
     return Case("predict", "-".join(map(str, sizes)) + " one sample", flops, setup, samples=1)
 
 
+# -- threads: fastnn beside other work -------------------------------------------------------------
+
+def _cpus():
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux: no pinning
+        return None
+
+
+@contextlib.contextmanager
+def _busy_cpu():
+    """Another process keeps one CPU busy (a spinning Python loop, pinned to the last CPU)."""
+    cpus = _cpus()
+    pin = (lambda: os.sched_setaffinity(0, {cpus[-1]})) if cpus and len(cpus) > 1 else None
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"], preexec_fn=pin)
+    try:
+        time.sleep(1.0)  # fastnn sees other load over windows of 0.25 s
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+THREADS_NET = ([784, 256, 256, 10], 128, 2048)  # sizes, batch, samples of the thread cases
+
+
+def _threads_epoch_contenders(epochs=TRAIN_EPOCHS):
+    """One fit of ``epochs`` epochs per call at 1, 2 and the default number of threads."""
+    from ._config import num_threads
+
+    sizes, batch_size, n = THREADS_NET
+    X, y = _classification_data(sizes, n)
+    contenders = {}
+    for name in _fastnn_backends():
+        for label, threads in (("1 thread", 1), ("default", None), ("2 threads", 2)):
+            net = fastnn.Network(sizes, activation="relu", backend=name, seed=0)
+
+            def fit(net=net, threads=threads):
+                with num_threads(threads):
+                    net.fit(X, y, epochs=epochs, batch_size=batch_size,
+                            optimizer=fastnn.SGD(lr=0.01))
+
+            contenders[f"{name} {label}"] = fit
+    for name, fn in _sklearn_epoch(sizes, X, y, batch_size, 0.01).items():
+        contenders[name] = _repeat(fn, epochs)
+    return contenders
+
+
+def _pinned_measure(rounds, min_time):
+    """The epoch contenders timed in a child process pinned to the first CPU."""
+    cpus = _cpus()
+    if cpus is None:
+        raise RuntimeError("pinning to one CPU needs os.sched_setaffinity (Linux)")
+    code = ("import json, fastnn.bench as b; print(json.dumps(b.time_contenders("
+            f"b._threads_epoch_contenders(), {rounds}, {min_time})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         preexec_fn=lambda: os.sched_setaffinity(0, {cpus[0]}), check=True)
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def _grid_search_contenders():
+    """GridSearchCV over 4 settings x 3 folds on scaled digits, fastnn's MLPClassifier and
+    scikit-learn's, at n_jobs=1 and 2 (joblib keeps its worker processes between calls)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.neural_network import MLPClassifier as SkMLP
+    from sklearn.preprocessing import StandardScaler
+
+    from .sklearn import MLPClassifier
+
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    grid = {"hidden_layer_sizes": [(64,), (128,)], "alpha": [1e-4, 1e-3]}
+    contenders = {}
+    for lib, cls in (("fastnn", MLPClassifier), ("sklearn", SkMLP)):
+        for n_jobs in (1, 2):
+            est = cls(max_iter=30, solver="sgd", learning_rate_init=0.05, random_state=0)
+
+            def search(est=est, n_jobs=n_jobs):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # max_iter reached
+                    GridSearchCV(est, grid, cv=3, n_jobs=n_jobs).fit(X, y)
+
+            contenders[f"{lib} n_jobs={n_jobs}"] = search
+    return contenders
+
+
+def _threads_cases():
+    sizes, _, n = THREADS_NET
+    label = "-".join(map(str, sizes)) + f" batch {THREADS_NET[1]}"
+    flops = _train_flops(sizes, n)
+    epoch = dict(flops=flops, setup=_threads_epoch_contenders, samples=n, units=TRAIN_EPOCHS,
+                 baseline="cython 1 thread")
+    cases = [Case("threads", "grid search digits n_jobs 1 / 2", None, _grid_search_contenders,
+                  baseline="fastnn n_jobs=1"),
+             Case("threads", label + ", one CPU busy", context=_busy_cpu, **epoch)]
+    if _cpus() is not None:
+        cases.append(Case("threads", label + ", pinned to one CPU", measure=_pinned_measure,
+                          **epoch))
+    if "cython" not in fastnn.available_backends():
+        for case in cases[1:]:
+            case.baseline = f"{_fastnn_backends()[0]} 1 thread" if _fastnn_backends() else ""
+    return cases
+
+
 def make_cases(quick=False, groups=None):
     """The benchmark table: every group at its sizes (fewer and smaller with ``quick``)."""
     gemm_sizes = [256, 1024] if quick else [256, 512, 1024, 2048]
@@ -326,6 +451,7 @@ def make_cases(quick=False, groups=None):
     cases += [_sgd_case(784, 256)]
     cases += [_train_case(*net) for net in nets]
     cases += [_predict_case(s) for s in ([64, 128, 10], [784, 256, 256, 10])]
+    cases += _threads_cases()
     if groups:
         cases = [c for c in cases if c.group in groups]
     return cases
@@ -381,7 +507,7 @@ def run(cases, rounds=7, min_time=0.02, progress=True):
             print(f"\r[{i}/{len(cases)}] {case.group} {case.label} ...".ljust(70), end="",
                   file=sys.stderr, flush=True)
         case.results = {name: t / case.units
-                         for name, t in time_contenders(case.setup(), rounds, min_time).items()}
+                        for name, t in case.time(rounds, min_time).items()}
     if progress:
         print("\r" + " " * 70 + "\r", end="", file=sys.stderr, flush=True)
     return cases
@@ -415,12 +541,13 @@ def machine_info():
 def records(cases, ceiling):
     rows = []
     for case in cases:
-        base = case.results.get("numpy")
+        base = case.results.get(case.baseline)
         for name, t in case.results.items():
+            gflops = case.flops / t / 1e9 if case.flops else None
             rows.append({
                 "group": case.group, "case": case.label, "contender": name, "seconds": t,
-                "gflops": case.flops / t / 1e9, "ceiling_fraction": case.flops / t / 1e9 / ceiling,
-                "speedup_vs_numpy": base / t if base else None,
+                "gflops": gflops, "ceiling_fraction": gflops / ceiling if gflops else None,
+                "baseline": case.baseline, "speedup": base / t if base else None,
                 "samples_per_s": case.samples / t if case.samples else None,
             })
     return rows
@@ -436,17 +563,18 @@ def _fmt_time(t):
 def format_table(rows, ceiling):
     """A Markdown table: one line per case and contender."""
     lines = [f"GEMM ceiling (float32, best of BLAS and fastnn): {ceiling:.1f} GFLOP/s", "",
-             "| group | case | contender | time | GFLOP/s | % ceiling | vs NumPy |",
+             "| group | case | contender | time | GFLOP/s | % ceiling | vs base |",
              "|---|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        ratio = f"{r['speedup_vs_numpy']:.2f}x" if r["speedup_vs_numpy"] else "-"
+        ratio = f"{r['speedup']:.2f}x" if r["speedup"] else "-"
+        rate = f"{r['gflops']:.2f} | {100 * r['ceiling_fraction']:.0f}%" if r["gflops"] else "- | -"
         lines.append(f"| {r['group']} | {r['case']} | {r['contender']} | {_fmt_time(r['seconds'])}"
-                     f" | {r['gflops']:.2f} | {100 * r['ceiling_fraction']:.0f}% | {ratio} |")
+                     f" | {rate} | {ratio} |")
     return "\n".join(lines)
 
 
 def plot(rows, path):
-    """Bar chart of the speedup over NumPy per case and contender (needs matplotlib)."""
+    """Bar chart of each contender's speedup over its case's baseline (needs matplotlib)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -460,15 +588,15 @@ def plot(rows, path):
         xs, ys = [], []
         for i, key in enumerate(cases):
             for r in rows:
-                if (r["group"], r["case"]) == key and r["contender"] == name:
+                if (r["group"], r["case"]) == key and r["contender"] == name and r["speedup"]:
                     xs.append(i + j * width)
-                    ys.append(r["speedup_vs_numpy"])
+                    ys.append(r["speedup"])
         ax.bar(xs, ys, width, label=name)
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(cases))])
     ax.set_xticklabels([f"{g}\n{c}" for g, c in cases], rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("speedup over NumPy (higher is better)")
+    ax.set_ylabel("speedup over the baseline (higher is better)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -480,17 +608,18 @@ def main(quick=False, json_path=None, plot_path=None, groups=None, threads=None)
         fastnn.set_num_threads(threads)
     rounds, min_time = (3, 0.01) if quick else (7, 0.03)
     start = time.perf_counter()
+    info = machine_info()  # before the threads group's other load
     ceiling = measure_ceiling(1024, rounds=3 if quick else 5)
     cases = run(make_cases(quick, groups), rounds, min_time)
     rows = records(cases, ceiling)
-    info = machine_info()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['threads']} threads, "
           f"SIMD {info['simd']}, OpenMP {'on' if info['openmp'] else 'off'}")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()))
     print(f"BLAS: {info['blas']}")
     print(format_table(rows, ceiling))
     print(f"\n({time.perf_counter() - start:.0f} s; medians of {rounds} interleaved rounds; "
-          "'vs NumPy' = NumPy time / contender time)")
+          "'vs base' = the baseline's time / contender time; the baseline is numpy, in the threads "
+          "group n_jobs=1 or 1 thread)")
     if json_path:
         with open(json_path, "w") as f:
             json.dump({"machine": info, "ceiling_gflops": ceiling, "results": rows}, f, indent=1)

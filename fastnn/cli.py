@@ -93,7 +93,7 @@ def build_parser():
     bench.add_argument("--plot", metavar="FILE", help="plot the speedups (needs matplotlib)")
     bench.add_argument("--group", action="append",
                        choices=("gemm", "dense_forward", "dense_backward", "sgd_update",
-                                "train_epoch", "predict"),
+                                "train_epoch", "predict", "threads"),
                        help="only this group (repeatable)")
     bench.add_argument("--threads", type=_positive(int), help="threads for every library")
     return parser

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._config import blas_threads, get_num_threads
+from ._config import blas_threads, cpu_budget, get_num_threads
 from ._validation import check_dtype, check_positive_int, check_X, check_Y
 from .activations import get_activation
 from .backends import DivergenceError, Workspace, get_backend
@@ -340,7 +340,9 @@ class Trainer:
 
     def _train(self, indices, lr, epoch):
         net = self.net
-        blas = get_num_threads() if net.backend.uses_blas else None
+        # never more BLAS threads than CPUs, even when asked: a waiting BLAS thread spins, and
+        # on a shared CPU it holds up the one it waits for (BLAS takes no other setting per call)
+        blas = min(get_num_threads(), cpu_budget()) if net.backend.uses_blas else None
         # divergence is checked; underflow to 0 is no error
         with np.errstate(over="ignore", invalid="ignore", under="ignore"), blas_threads(blas):
             return net.backend.train_epoch(
