@@ -459,17 +459,14 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
             && !(e.kind == FNN_EP_BIAS_ACT && e.bias)))
         epp = NULL;
 
-    nt = fnn_team(n_threads);
     bbytes = (double)k * (double)n * (double)sizeof(T);
     smallm = csb == 1 && (m <= FNN_SMALLM_MAX
                           || (n >= kn->nr && ((m <= FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_MAX_B_BYTES)
                                               || (m <= 4 * FNN_SMALLM_MAX_M && bbytes <= FNN_SMALLM_L1_B_BYTES))));
-    if (smallm && m <= FNN_SMALLM_MAX) {
-        if (bbytes < FNN_SMALLM_PAR_MIN_BYTES)
-            nt = 1;
-    } else if (2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS) {
-        nt = 1;
-    }
+    if (smallm && m <= FNN_SMALLM_MAX)
+        nt = bbytes < FNN_SMALLM_PAR_MIN_BYTES ? 1 : fnn_team(n_threads);
+    else
+        nt = 2.0 * (double)m * (double)n * (double)k < FNN_PAR_MIN_FLOPS ? 1 : fnn_team(n_threads);
 
     if (k > 0 && 2.0 * (double)m * (double)n * (double)k <= FNN_TINY_FLOPS) {
         /* tiny products (the layers of a network like 2-8-2): packing, micro-tiles and threads

@@ -13,14 +13,21 @@ A call's team is, first match wins:
    a team larger than the quota is throttled for the rest of each period while its partners wait
    at the next barrier), OpenMP's setting as the calling thread sees it at call time
    (``omp_get_max_threads()``: ``OMP_NUM_THREADS``, or a ``threadpoolctl.threadpool_limits``
-   around the call) and ``NUMBA_NUM_THREADS`` (Numba's pool). fastnn never calls
-   ``omp_set_num_threads`` and so never overrides those limits.
+   around the call), ``NUMBA_NUM_THREADS`` (Numba's pool), and the CPUs that other processes
+   leave free. fastnn never calls ``omp_set_num_threads`` and so never overrides those limits.
 
-The affinity mask and the quota are read again at most once a second (a system call and two file
-reads cost more than a small kernel). The process's CPU budget (mask and quota) is handed to the C
-kernels, where calls running at the same time share it (``csrc/threads.c``), and the C training
-epoch chooses between its team and one thread by their measured step times (a core held by
-another process). ``thread_info()`` tells where the number came from; ``fastnn info`` prints it.
+The last one is what OpenMP's ``OMP_DYNAMIC`` does with the load average, measured over a
+quarter of a second instead of a minute: a fork-join team with one thread on a CPU that another
+process also wants waits at every barrier for that thread's next time slice, and is slower than
+one thread (a spinning process on one of 2 CPUs made a 2-thread epoch 1.5-2.5x slower than a
+1-thread one). Two fastnn processes (Dask or loky workers without thread limits) each see the
+other and settle on one thread each.
+
+The affinity mask, the quota and the load are read again at most every ``_REFRESH_SECONDS``
+(a system call and a few file reads cost more than a small kernel). Their minimum, the process's
+CPU budget, is handed to the C kernels, where calls running at the same time share it
+(``csrc/threads.c``). ``thread_info()`` tells where the number came from; ``fastnn info`` prints
+it.
 """
 
 import contextlib
@@ -105,7 +112,7 @@ def cgroup_cpu_quota(root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
             for d in dirs:
                 fields = (_read(os.path.join(d, "cpu.max")) or "").split()
                 if len(fields) == 2 and fields[0] != "max":
-                    quotas.append((float(fields[0]), float(fields[1])))
+                    quotas.append(_ratio(*fields))
         elif "cpu" in names:  # v1
             for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
                 base = os.path.join(root, mount)
@@ -114,12 +121,20 @@ def cgroup_cpu_quota(root="/sys/fs/cgroup", proc_cgroup="/proc/self/cgroup"):
                 for d in {os.path.join(base, path), base}:
                     quota, period = (_read(os.path.join(d, f"cpu.cfs_{x}_us"))
                                      for x in ("quota", "period"))
-                    if quota and period and int(quota) > 0 and int(period) > 0:
-                        quotas.append((float(quota), float(period)))
+                    if quota and period and not quota.startswith("-"):  # -1: no quota
+                        quotas.append(_ratio(quota, period))
                 break
-    if not quotas:
+    quotas = [q for q in quotas if q is not None]
+    return min(quotas) if quotas else None
+
+
+def _ratio(quota, period):
+    """quota / period in CPUs, or None for what is not two positive numbers."""
+    try:
+        quota, period = float(quota), float(period)
+    except ValueError:
         return None
-    return min(q / p for q, p in quotas)
+    return quota / period if quota > 0 and period > 0 else None
 
 
 def _busy_ticks(cpus, stat="/proc/stat"):
@@ -132,7 +147,8 @@ def _busy_ticks(cpus, stat="/proc/stat"):
         if line.startswith("cpu") and line[3:4].isdigit():
             name, *fields = line.split()
             if int(name[3:]) in cpus:
-                ticks = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+                # user nice system idle iowait irq softirq steal
+                ticks = [int(v) for v in fields[:8]]
                 busy += sum(ticks) - ticks[3] - ticks[4]
     return busy
 
@@ -144,13 +160,12 @@ class _OtherLoad:
 
     TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     LONGEST = 5.0  # s: an older sample says too little of now, and starts a new window
+    stat = "/proc/stat"
 
     def __init__(self):
         self.cpus = None
         self.sample = None  # (monotonic time, busy ticks, this process's CPU seconds)
         self.others = 0.0
-
-    stat = "/proc/stat"
 
     def update(self, cpus):
         busy = _busy_ticks(cpus, self.stat)
@@ -234,8 +249,9 @@ def get_num_threads():
     """The number of threads fastnn's kernels use when called from this thread now.
 
     An explicit setting (``num_threads``, the estimators' ``n_threads``, ``set_num_threads``), or
-    else what the process was given: its CPU affinity, cgroup CPU quota, and the OpenMP and Numba
-    limits in force (``OMP_NUM_THREADS``, ``threadpoolctl``, ``NUMBA_NUM_THREADS``).
+    else what the process was given: its CPU affinity, cgroup CPU quota, the OpenMP and Numba
+    limits in force (``OMP_NUM_THREADS``, ``threadpoolctl``, ``NUMBA_NUM_THREADS``) and the CPUs
+    other processes leave free.
     """
     local = _local.get()
     if local is not None:
