@@ -6,7 +6,7 @@
  * setting, omp_get_max_threads(), read in the calling thread at call time (so OMP_NUM_THREADS and
  * a threadpoolctl limit around the call hold; fastnn never calls omp_set_num_threads).  The
  * Python layer passes the smaller of that and the process's CPU budget (affinity mask, cgroup
- * quota), which it also hands to fnn_set_cpu_budget.  Calls that run at the same time in one
+ * quota, the CPUs other processes leave free), which it also hands to fnn_set_cpu_budget.  Calls that run at the same time in one
  * process (Python threads, joblib's threading backend) share that budget: while `active` calls
  * are running, each uses at most max(1, budget / active) threads, so N concurrent calls never
  * start more threads than there are CPUs.  The epoch loop asks again before every step, so a call
