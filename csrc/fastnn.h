@@ -24,9 +24,60 @@
 extern "C" {
 #endif
 
-enum { FNN_OK = 0, FNN_EINVAL = -1, FNN_ENOMEM = -2, FNN_EISA = -3 };
-enum { FNN_IDENTITY = 0, FNN_RELU = 1, FNN_SIGMOID = 2, FNN_TANH = 3, FNN_STEP = 4, FNN_SOFTMAX = 5 };
-enum { FNN_ISA_PORTABLE = 0, FNN_ISA_AVX2 = 1, FNN_ISA_AVX512 = 2 };
+/* Every code that Python passes or receives is listed once, here, as X-macro rows
+   X(NAME, code, "python name"[, property]); the enums below and the tables of codes.c are made
+   from them, fastnn._ckernels.codes() hands the tables to Python, and tests/test_codes.py checks
+   the Python tables (ACTIVATIONS, LOSSES, the optimizers) against them. */
+
+/* Statuses: every entry point returns FNN_OK or one of the negative codes. */
+#define FNN_STATUSES(X)                                                                          \
+    X(OK, 0, "ok")                                                                               \
+    X(EINVAL, -1, "invalid argument")                                                            \
+    X(ENOMEM, -2, "out of memory")                                                               \
+    X(EISA, -3, "instruction set not supported by this CPU")                                     \
+    X(EDIVERGED, -4, "diverged")                                                                 \
+    X(EDIVERGED_APPLIED, -5, "diverged, partly applied")
+/* Activations; hidden: elementwise with a derivative written from its output, so allowed in a
+   hidden layer and in the delta recursion (softmax is for the output layer only). */
+#define FNN_ACTIVATIONS(X)                                                                       \
+    X(IDENTITY, 0, "identity", 1)                                                                \
+    X(RELU, 1, "relu", 1)                                                                        \
+    X(SIGMOID, 2, "sigmoid", 1)                                                                  \
+    X(TANH, 3, "tanh", 1)                                                                        \
+    X(STEP, 4, "step", 1)                                                                        \
+    X(SOFTMAX, 5, "softmax", 0)
+/* Losses (fnn_loss.h). */
+#define FNN_LOSSES(X)                                                                            \
+    X(MSE, 0, "mse")                                                                             \
+    X(BCE, 1, "binary_cross_entropy")                                                            \
+    X(CE, 2, "cross_entropy")
+/* Optimizers of the training epoch (fnn_train.h). */
+#define FNN_OPTIMIZERS(X)                                                                        \
+    X(SGD, 0, "sgd")                                                                             \
+    X(ADAM, 1, "adam")
+/* Micro-kernel families (isa.c). */
+#define FNN_ISAS(X)                                                                              \
+    X(PORTABLE, 0, "portable")                                                                   \
+    X(AVX2, 1, "avx2")                                                                           \
+    X(AVX512, 2, "avx512")
+
+#define FNN_ENUM_STATUS(name, code, str) FNN_##name = code,
+#define FNN_ENUM_ACT(name, code, str, hidden) FNN_##name = code,
+#define FNN_ENUM_LOSS(name, code, str) FNN_LOSS_##name = code,
+#define FNN_ENUM_OPT(name, code, str) FNN_OPT_##name = code,
+#define FNN_ENUM_ISA(name, code, str) FNN_ISA_##name = code,
+enum { FNN_STATUSES(FNN_ENUM_STATUS) };
+enum { FNN_ACTIVATIONS(FNN_ENUM_ACT) };
+enum { FNN_LOSSES(FNN_ENUM_LOSS) };
+enum { FNN_OPTIMIZERS(FNN_ENUM_OPT) };
+enum { FNN_ISAS(FNN_ENUM_ISA) };
+
+/* The tables, for the Python layer: the name of `code` in `table` (NULL: no such code) and
+   whether an activation is allowed in hidden layers. */
+enum { FNN_TABLE_STATUS, FNN_TABLE_ACTIVATION, FNN_TABLE_LOSS, FNN_TABLE_OPTIMIZER, FNN_TABLE_ISA,
+       FNN_N_TABLES };
+const char *fnn_code_name(int table, int code);
+int fnn_act_hidden(int act); /* 1 hidden, 0 output only, -1 unknown */
 enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2, FNN_EP_TILE_FN = 3 };
 
 /* CPU dispatch: the widest micro-kernel the CPU supports is chosen at first use

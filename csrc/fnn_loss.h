@@ -1,7 +1,7 @@
 /* fnn_loss.h -- the loss value and the output delta, fused (plain C99, no Python headers).
  *
  * Z [m x n] holds the output layer's logits, Y [m x n] the targets, both C-contiguous; the output
- * activation `act` (FNN_IDENTITY..FNN_SOFTMAX of fastnn.h) is applied inside, so the classic
+ * activation `act` (an activation code of fastnn.h) is applied inside, so the classic
  * pairs are computed from the logits:
  *   FNN_LOSS_MSE + identity:   loss_i = sum_j (z - y)^2                      D = 2 (A - Y) / m
  *   FNN_LOSS_BCE + sigmoid:    loss_i = sum_j max(z,0) - z y + log1p(e^-|z|)  D = (A - Y) / m
@@ -16,9 +16,7 @@
 #ifndef FNN_LOSS_H
 #define FNN_LOSS_H
 
-#include <stddef.h>
-
-enum { FNN_LOSS_MSE = 0, FNN_LOSS_BCE = 1, FNN_LOSS_CE = 2 };
+#include "fastnn.h" /* FNN_LOSS_* and the activation codes */
 
 int fnn_loss_delta_f32(ptrdiff_t m, ptrdiff_t n, const float *Z, const float *Y, int loss, int act,
                        float *D, double *risk);

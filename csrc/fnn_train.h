@@ -8,15 +8,13 @@
 #ifndef FNN_TRAIN_H
 #define FNN_TRAIN_H
 
-#include <stddef.h>
+#include "fastnn.h" /* the statuses and FNN_OPT_* */
 
 /* FNN_EDIVERGED: a step produced a non-finite loss or bias gradient, and nothing of it was
    applied.  FNN_EDIVERGED_APPLIED: a tile of a weight gradient was not finite; it was not
    applied, but other tiles of the step may have been: the caller restores the parameters and
    the optimizer state from before the epoch and replays up to the step (training is
    deterministic). */
-enum { FNN_EDIVERGED = -4, FNN_EDIVERGED_APPLIED = -5 };
-enum { FNN_OPT_SGD = 0, FNN_OPT_ADAM = 1 };
 
 /* Optimizer hyperparameters; `t` (Adam's step count) is read and advanced. */
 typedef struct {

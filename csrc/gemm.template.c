@@ -409,7 +409,7 @@ static int FN(strip_gemm)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 
 static int FN(check_act)(int act)
 {
-    return act >= FNN_IDENTITY && act <= FNN_SOFTMAX;
+    return fnn_act_hidden(act) >= 0;
 }
 
 int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa, ptrdiff_t csa,
@@ -437,7 +437,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
         return FNN_EINVAL;
     if (e.kind == FNN_EP_TILE_FN && (!e.tile_fn || e.row0 != 0 || e.col0 != 0))
         return FNN_EINVAL;
-    if (e.kind == FNN_EP_MUL_DERIV && e.act == FNN_SOFTMAX)
+    if (e.kind == FNN_EP_MUL_DERIV && fnn_act_hidden(e.act) != 1) /* no elementwise derivative */
         return FNN_EINVAL;
     if (m == 0 || n == 0)
         return FNN_OK;
@@ -560,7 +560,7 @@ int FN(fnn_dense_backward)(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const T
 {
     int st;
     ptrdiff_t i, j;
-    if (m < 0 || n_in < 0 || n_out < 0 || act_prev >= FNN_SOFTMAX)
+    if (m < 0 || n_in < 0 || n_out < 0 || (act_prev >= 0 && fnn_act_hidden(act_prev) != 1))
         return FNN_EINVAL;
     if (n_in > 0 && n_out > 0 && (!W || !dW))
         return FNN_EINVAL;

@@ -81,16 +81,7 @@ int fnn_set_isa(int isa)
 
 const char *fnn_isa_name(int isa)
 {
-    switch (isa) {
-    case FNN_ISA_PORTABLE:
-        return "portable";
-    case FNN_ISA_AVX2:
-        return "avx2";
-    case FNN_ISA_AVX512:
-        return "avx512";
-    default:
-        return NULL;
-    }
+    return fnn_code_name(FNN_TABLE_ISA, isa);
 }
 
 const fnn_ctx *fnn_ctx_current(void)

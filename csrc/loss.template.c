@@ -81,7 +81,7 @@ int LFN(fnn_loss_delta)(ptrdiff_t m, ptrdiff_t n, const T *Z, const T *Y, int lo
     double total = 0.0;
     if (m < 1 || n < 1 || !Z || !Y || !D || !risk)
         return FNN_EINVAL;
-    if (loss < FNN_LOSS_MSE || loss > FNN_LOSS_CE || act < FNN_IDENTITY || act > FNN_SOFTMAX)
+    if (!fnn_code_name(FNN_TABLE_LOSS, loss) || fnn_act_hidden(act) < 0)
         return FNN_EINVAL;
     const T inv_m = (T)(1.0 / (double)m);
     const int fused = (loss == FNN_LOSS_MSE && act == FNN_IDENTITY)

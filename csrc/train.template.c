@@ -40,7 +40,7 @@ static int TFN(fnn_check_net)(ptrdiff_t L, const ptrdiff_t *sizes, const int *ac
         if (sizes[l] < 1)
             return 0;
     for (l = 0; l < L; ++l)
-        if (acts[l] < FNN_IDENTITY || acts[l] > FNN_SOFTMAX || (l < L - 1 && acts[l] == FNN_SOFTMAX))
+        if (fnn_act_hidden(acts[l]) < 0 || (l < L - 1 && fnn_act_hidden(acts[l]) != 1))
             return 0;
     return 1;
 }

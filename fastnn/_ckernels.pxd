@@ -6,7 +6,14 @@ cdef extern from "fastnn.h" nogil:
         FNN_EINVAL
         FNN_ENOMEM
         FNN_EISA
-        FNN_SOFTMAX
+    enum:
+        FNN_TABLE_STATUS
+        FNN_TABLE_ACTIVATION
+        FNN_TABLE_LOSS
+        FNN_TABLE_OPTIMIZER
+        FNN_TABLE_ISA
+    const char *fnn_code_name(int table, int code)
+    int fnn_act_hidden(int act)
     int fnn_best_isa()
     int fnn_get_isa()
     int fnn_set_isa(int isa)

@@ -18,7 +18,26 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 
 cnp.import_array()
 
-ISA_NAMES = ("portable", "avx2", "avx512")
+
+def _table(int table):
+    """{python name: code} of one of the code tables of fastnn.h (codes are small integers)."""
+    cdef int code
+    cdef const char *name
+    out = {}
+    for code in range(-64, 64):
+        name = fnn_code_name(table, code)
+        if name != NULL:
+            out[name.decode()] = code
+    return out
+
+
+# every code the C kernels take or return, as fastnn.h lists it (tests/test_codes.py checks the
+# Python tables against these)
+CODES = {"status": _table(FNN_TABLE_STATUS), "activation": _table(FNN_TABLE_ACTIVATION),
+         "loss": _table(FNN_TABLE_LOSS), "optimizer": _table(FNN_TABLE_OPTIMIZER),
+         "isa": _table(FNN_TABLE_ISA)}
+HIDDEN = {name: fnn_act_hidden(code) == 1 for name, code in CODES["activation"].items()}
+ISA_NAMES = tuple(sorted(CODES["isa"], key=CODES["isa"].get))  # ISA_NAMES[code]
 OPENMP = bool(fnn_openmp_enabled())
 
 
@@ -137,8 +156,9 @@ def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
         _no_overlap(o, a, name); _no_overlap(o, w, name); _no_overlap(o, d, name)
     _no_overlap(gw, gb, "db")
     if act_prev >= 0:
-        if act_prev == FNN_SOFTMAX:
-            raise ValueError("softmax is for the output layer only")
+        if fnn_act_hidden(act_prev) == 0:
+            name = fnn_code_name(FNN_TABLE_ACTIVATION, act_prev).decode()
+            raise ValueError(f"{name} is for the output layer only")
         dp = _arr(D_prev, t, 2, m, n_in, True, "D_prev")
         for o in (a, w, d, gw, gb):
             _no_overlap(dp, o, "D_prev")
@@ -363,10 +383,10 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
     if batch_size < 1 or batch_size > S:
         raise ValueError(f"batch_size must lie in [1, {S}] (the workspace rows)")
     kind = opt["kind"]
-    if kind not in ("sgd", "adam"):
+    if kind not in CODES["optimizer"]:
         raise ValueError(f"unknown optimizer kind {kind!r}")
     cdef fnn_optimizer o
-    o.kind = FNN_OPT_SGD if kind == "sgd" else FNN_OPT_ADAM
+    o.kind = CODES["optimizer"][kind]
     o.lr = opt["lr"]; o.weight_decay = opt["weight_decay"]
     o.momentum = opt.get("momentum", 0.0); o.nesterov = opt.get("nesterov", False)
     o.beta1 = opt.get("beta_1", 0.9); o.beta2 = opt.get("beta_2", 0.999)
