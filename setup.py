@@ -1,4 +1,7 @@
-"""Build of the compiled extension ``fastnn._ckernels``: fastnn/_ckernels.pyx + csrc/*.c.
+"""Build of the compiled extension ``fastnn._ckernels``: src/fastnn/_ckernels.pyx + csrc/*.c.
+
+The package lives under ``src/`` so that Python started in a clone imports the installed, compiled
+fastnn and never the source tree (which has no extension until it is built).
 
 OpenMP is used when the compiler can build and link a tiny OpenMP program (``FASTNN_USE_OPENMP=0``
 builds without it). The shipped build never uses ``-march=native``: the SIMD micro-kernels carry
@@ -74,7 +77,7 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
-sources = ["fastnn/_ckernels.pyx"] + sorted(
+sources = ["src/fastnn/_ckernels.pyx"] + sorted(
     path for path in glob("csrc/*.c") if ".template." not in os.path.basename(path)
 )
 
@@ -83,7 +86,7 @@ extension = Extension(
     sources=sources,
     include_dirs=["csrc", numpy.get_include()],
     define_macros=[("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")],
-    depends=glob("csrc/*.h") + glob("csrc/*.template.c") + glob("fastnn/*.pxd"),
+    depends=glob("csrc/*.h") + glob("csrc/*.template.c") + glob("src/fastnn/*.pxd"),
     libraries=[] if sys.platform == "win32" else ["m"],
 )
 
