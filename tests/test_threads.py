@@ -151,6 +151,21 @@ def test_the_load_of_other_processes(tmp_path, monkeypatch):
     assert _config._busy_ticks(frozenset({0}), str(tmp_path / "missing")) is None
 
 
+@pytest.mark.skipif(len(_config._cpus()) < 2, reason="needs 2 CPUs")
+def test_other_load_lowers_the_default_but_not_the_cpu_budget(monkeypatch):
+    """A busy neighbour makes the default team smaller; the CPU budget (what an explicit count
+    is clamped to for BLAS) stays what affinity and quota give, so it does not vary run to run."""
+    cpus = _config._cpus()
+    monkeypatch.setattr(_config._other_load, "update", lambda cpus: len(cpus) - 0.9)
+    monkeypatch.setattr(_config, "_limits_at", -np.inf)
+    assert fastnn.get_num_threads() == 1
+    assert _config.thread_info()["source"] == "CPUs other processes leave free"
+    assert _config.cpu_budget() == min(len(cpus), _config._process_limits().get(
+        "cgroup CPU quota", len(cpus)))
+    monkeypatch.undo()
+    _config._limits_at = -np.inf
+
+
 @pytest.mark.skipif(not LINUX or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
 def test_a_cpu_kept_busy_by_another_process_is_not_used():
     cpus = sorted(os.sched_getaffinity(0))[:2]

@@ -56,6 +56,7 @@ _limits_lock = threading.Lock()
 _limits_at = -math.inf
 _limits = {}
 _budget = 1  # min(_limits.values())
+_LOAD = "CPUs other processes leave free"  # the one limit that follows other processes' load
 
 
 def _env_threads(name):
@@ -202,7 +203,7 @@ def _process_limits():
             # a CPU counts as taken when other processes keep it busy more than half the time
             free = max(1, math.floor(len(cpus) - _other_load.update(cpus) + 0.5))
             if free < len(cpus):
-                limits["CPUs other processes leave free"] = free
+                limits[_LOAD] = free
             _budget = min(limits.values())
             if _ckernels is not None:
                 _ckernels.set_cpu_budget(_budget)
@@ -272,9 +273,10 @@ def get_num_threads():
 
 
 def cpu_budget():
-    """The CPUs this process may use: its affinity mask, cgroup quota and the CPUs other processes
-    leave free (what the default team is made of, before the OpenMP and Numba settings)."""
-    return min(_process_limits().values())
+    """The CPUs this process may use: its affinity mask and cgroup quota. Unlike the default team
+    it does not follow the load of other processes, so a limit made from it (BLAS threads under an
+    explicit setting) is the same from one run to the next."""
+    return min(v for k, v in _process_limits().items() if k != _LOAD)
 
 
 _global_blas = None  # threadpoolctl's record of the BLAS limits before set_num_threads

@@ -341,7 +341,9 @@ class Trainer:
     def _train(self, indices, lr, epoch):
         net = self.net
         # never more BLAS threads than CPUs, even when asked: a waiting BLAS thread spins, and
-        # on a shared CPU it holds up the one it waits for (BLAS takes no other setting per call)
+        # on a shared CPU it holds up the one it waits for (BLAS takes no other setting per call).
+        # An explicit count is clamped by affinity and quota only, so it gives the same BLAS
+        # split, and the same weights, in every run
         blas = min(get_num_threads(), cpu_budget()) if net.backend.uses_blas else None
         # divergence is checked; underflow to 0 is no error
         with np.errstate(over="ignore", invalid="ignore", under="ignore"), blas_threads(blas):
