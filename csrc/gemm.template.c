@@ -99,10 +99,8 @@ static inline void FN(block_tile)(const KERN *kn, ptrdiff_t kc, const T *Ap, con
 /* Whether the micro-kernel reads A in place rather than from packed slivers.  It can when A's
    rows or columns are contiguous, and it pays when each A sliver meets only a few B slivers
    (a narrow block of C): packing a sliver (about a cycle per element) costs a quarter of the
-   FMAs of the 4 tiles that a block 128 wide makes from it.
-   Measured, 2 threads, products of a 784-256-256-10 batch-128 step: X.W 1.16x, D.W^T 1.14x,
-   A^T.D 1.0-1.06x faster.  A stride that is a multiple of 4 KiB is left to packing: the
-   slivers' lines would crowd one L1 set (A^T.D with 1024 or 2048 rows ran 1.2x slower). */
+   FMAs of the 4 tiles that a block 128 wide makes from it.  A stride that is a multiple of
+   4 KiB is left to packing: the slivers' lines would all fall in one L1 set. */
 static int FN(direct_a)(const KERN *kn, ptrdiff_t n, ptrdiff_t rsa, ptrdiff_t csa)
 {
     if (n > FNN_DIRECT_A_MAX_SLIVERS * kn->nr)

@@ -8,8 +8,8 @@
  * 24 zmm accumulators (12 rows x 2 vectors), leaving 8 registers for B and the broadcasts.
  * Blocking: the KC x 32 sliver of B stays in L1 while 12 x KC slivers of A stream past it
  * (KC = 320 float / 128 double), the MC x KC block of A in L2, the KC x NC panel of B in L3.
- * float: MC 96 x KC 320 measured best of MC 48..240 x KC 256..384 at n = 1024 and 2048 on one
- * core (0.90-0.98 of OpenBLAS; 192 x 256 gave 0.81-0.93).
+ * float: MC 96 x KC 320, the fastest of a sweep of MC 48..240 x KC 256..384 on large products
+ * (the sweep and its figures are in the commit history; `fastnn bench --group gemm` re-checks).
  */
 #include "fnn_internal.h"
 

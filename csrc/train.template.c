@@ -8,12 +8,9 @@
  * same batches within rounding.  One difference of order: the deltas of all layers come first
  * (with the weights before the step), then each weight gradient dW = A_prev^T . D, whose tiles
  * are handed to the optimizer as the GEMM finishes them (FNN_EP_TILE_FN): the gradient is never
- * read back from memory and there is no separate update pass.  Measured on 2 cores against a
- * separate parallel pass, both in one process: a 1024-2048-2048-10 step 9% faster (59.4 -> 54.0
- * ms), 784-256-256-10 with momentum 6% faster, 784-256-256-10 plain SGD the same.  When the
- * batch fits one depth block of the GEMM, the tiles go from a scratch tile to the optimizer and
- * dW[l] is not written at all: a further 1-6% on the 1024-2048-2048-10 step (medians of 8
- * epochs, in each of 5 alternating runs) and 1-2.5% on 784-256-256-10.
+ * read back from memory and there is no separate update pass (which would stream W and dW
+ * through the caches once more).  When the batch fits one depth block of the GEMM, the tiles go
+ * from a scratch tile to the optimizer and dW[l] is not written at all.
  * Divergence: a non-finite loss or bias gradient stops the step before anything is applied
  * (FNN_EDIVERGED); a non-finite tile of a weight gradient is not applied, but other tiles of the
  * step may have been (FNN_EDIVERGED_APPLIED: the caller restores and replays, see fnn_train.h).

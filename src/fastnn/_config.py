@@ -19,8 +19,7 @@ A call's team is, first match wins:
 The last one is what OpenMP's ``OMP_DYNAMIC`` does with the load average, measured over a
 quarter of a second instead of a minute: a fork-join team with one thread on a CPU that another
 process also wants waits at every barrier for that thread's next time slice, and is slower than
-one thread (a spinning process on one of 2 CPUs made a 2-thread epoch 1.5-2.5x slower than a
-1-thread one). Two fastnn processes (Dask or loky workers without thread limits) each see the
+one thread (``fastnn bench --group threads`` measures it). Two fastnn processes (Dask or loky workers without thread limits) each see the
 other and settle on one thread each.
 
 The affinity mask, the quota and the load are read again at most every ``_REFRESH_SECONDS``

@@ -22,7 +22,7 @@ checks, which rely on NaN and inf propagating).
 
 Parallel thresholds. A Numba parallel region costs a few microseconds (waking the workqueue or
 TBB/OpenMP pool), so each kernel runs its serial variant when the work is below the thresholds
-below, measured on a 2-core AVX-512 machine (the numbers are next to them).
+below, which sit where the parallel variant starts to repay that cost.
 Environment overrides: ``FASTNN_NUMBA_CACHE=0`` (no on-disk cache), ``FASTNN_NUMBA_PARALLEL=0``
 (serial variants only).
 """
@@ -52,20 +52,16 @@ FASTMATH_PRODUCT = {"contract"}
 FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay meaningful
 
 # Smallest work (elements) for which the parallel variant is used; below it, the serial one.
-# Measured on 2 cores (AVX-512) with /tmp/numbadev/thresh.py, each variant timed alone (best of
-# 200): a Numba prange region costs ~5 us; relu/identity/step epilogues (~0.35 ns/element) never
-# repaid it up to 262 K outputs (93 us serial vs 118 us parallel); the exp-based ones (tanh,
-# sigmoid, softmax: ~1 ns/element) break even near 32 K (17 us vs 19 us at 16 K, 84 vs 69 at 64 K);
-# the loss (libm exp/log in double, ~8 ns/element) wins from 4 K (32 vs 20 us); SGD with momentum
-# (vectorised, ~0.25 ns/element) breaks even near 48 K (4.7 vs 6.0 us at 16 K, 16.5 vs 13.0 us at
-# 64 K, 123 vs 45 us at 256 K). Thresholds sit at about twice
-# the break-even point: a parallel region right after a multi-threaded BLAS product also pays
-# for waking threads the BLAS pool is still spinning on.
+# The cheaper an element, the more of them it takes to repay a parallel region: the cheap
+# epilogues (identity, relu, step: a compare or a copy per element) hardly ever do, the
+# exp-based ones cost a few times more per element, the loss (libm exp/log in double) many times
+# more. Each threshold sits at about twice the break-even point, since a parallel region right
+# after a multi-threaded BLAS product also pays for waking threads the BLAS pool is spinning on
+# (the sweep and its figures are in the commit history).
 # These apply to the single-kernel calls (fastnn.kernels, Network.loss / gradients) only: the
 # compiled epoch and predict (TRAIN_EPOCH, PREDICT) use the serial variants throughout and leave
-# the threading to BLAS, since a prange region after a 2-thread BLAS product oversubscribed 2
-# cores (784-256-256-10, batch 128: 130 ms per epoch with 2 threads, 30 ms with 1; now 2 threads
-# ~25 ms, 1 thread ~26 ms, measured with /tmp/numbaep/ep2.py).
+# the threading to BLAS, since a prange region right after a BLAS product oversubscribes the
+# cores while the BLAS threads still spin.
 PARALLEL_MIN_EPILOGUE = 1 << 20  # outputs of a cheap epilogue (identity, relu, step; D_prev; db)
 PARALLEL_MIN_EPILOGUE_EXP = 1 << 16  # outputs of an exp-based epilogue (sigmoid, tanh, softmax)
 PARALLEL_MIN_LOSS = 1 << 13  # elements of Z

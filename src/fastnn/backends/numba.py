@@ -8,10 +8,9 @@ picks the variant and calls them. Every flag comes from ``fastnn._numba_config``
 
 * Products. The GEMM core is ``np.dot`` inside ``@njit`` (Numba calls the BLAS of SciPy through
   ``scipy.linalg.cython_blas``, with the transposes ``A_prev.T`` / ``W.T`` passed as flags, no
-  copy). Measured against register-blocked ``@njit`` loops it is 3-6x faster on the MLP shapes
-  (128x784x256: 0.65 ms vs 1.9 ms float32, 1.2 ms vs 4.1 ms float64) and never slower on tiny
-  ones (1x1x1 .. 4x8x8: both ~0.5 us, i.e. the call overhead), so it is used for every shape.
-  BLAS threads itself; ``fastnn.set_num_threads`` limits it through threadpoolctl.
+  copy). It is several times faster than register-blocked ``@njit`` loops on the MLP shapes and
+  no slower on tiny ones (there both cost the call), so it is used for every shape.
+  BLAS threads itself; training limits it to fastnn's thread count through threadpoolctl.
 * Fused epilogues. Right after the product, one pass over the output rows (still in L2) adds the
   bias and applies the activation (``dense_forward``) or multiplies the derivative taken from
   ``A_prev`` (``dense_backward``); ``db`` is the column sum of ``D`` in the same kernel as ``dW``.
@@ -34,10 +33,9 @@ picks the variant and calls them. Every flag comes from ``fastnn._numba_config``
 * Whole networks. ``train_epoch`` runs an entire epoch in ONE compiled call (``TRAIN_EPOCH``:
   gather, forward, fused loss, delta recursion, finite checks, SGD/Adam update for every
   minibatch, as csrc/train.template.c) and ``predict`` all layers in one (``PREDICT``). Both
-  call the serial kernel variants only, and never a ``prange`` region: on 2 cores a Numba
-  parallel region right after a 2-thread BLAS product (whose threads spin-wait after each call)
-  oversubscribed the cores, 784-256-256-10 batch 128 took ~130 ms per epoch with 2 threads vs
-  ~30 ms with 1; the products still thread, inside BLAS. Layers travel as tuples (one
+  call the serial kernel variants only, and never a ``prange`` region: a Numba parallel region
+  right after a multi-threaded BLAS product (whose threads spin-wait after each call)
+  oversubscribes the cores; the products still thread, inside BLAS. Layers travel as tuples (one
   specialisation per depth and dtype, cached on disk; see the notes above ``TRAIN_EPOCH``).
 * ``warmup()`` compiles (or loads from the on-disk cache) every kernel for both dtypes.
 """
@@ -484,7 +482,7 @@ def _sgd_update(param, grad, lr, velocity, momentum, mode, weight_decay):
     for c in prange((size + CHUNK - 1) // CHUNK):
         i0 = c * CHUNK
         i1 = min(size, i0 + CHUNK)
-        # slices indexed from 0: Numba's index checks then vanish and LLVM vectorises (6x)
+        # slices indexed from 0: Numba's index checks then vanish and LLVM vectorises
         ws = w[i0:i1]
         gs = g[i0:i1]
         if mode == 0:  # the branch outside the element loop, for the same reason
@@ -561,15 +559,14 @@ ADAM = _variants(_adam_update, cfg.FASTMATH_EXACT)
 # -- whole epochs and whole networks: one compiled call each --------------------------------------
 #
 # The epoch loop of csrc/train.template.c, kernel for kernel, calling the SERIAL variants above:
-# no Numba parallel region ever runs next to a multi-threaded BLAS product (on 2 cores, prange
-# right after 2-thread np.dot oversubscribed them: 130 ms vs 30 ms per epoch, see
-# _numba_config). Products thread inside BLAS (np.dot), the epilogues, loss and updates run on
-# the calling thread. Layers of different shapes arrive as two tuples, one of 2-D and one of 1-D
+# no Numba parallel region ever runs next to a multi-threaded BLAS product (it would
+# oversubscribe the cores, see _numba_config). Products thread inside BLAS (np.dot), the
+# epilogues, loss and updates run on the calling thread. Layers of different shapes arrive as two tuples, one of 2-D and one of 1-D
 # arrays (homogeneous, so indexed at run time), in the order documented in _train_epoch: one
 # compiled specialisation per depth and dtype (cached on disk), and nothing to cache or
-# invalidate per network. Measured per call (two tuples, 22 arrays) ~5 us, the same as two
-# numba typed Lists; but a typed List costs ~70 us to build from Python (one compiled append
-# per array) and ~0.8 s per process to compile its methods, which no on-disk cache keeps.
+# invalidate per network. Tuples cost a call what two numba typed Lists would; but a typed List
+# is slow to build from Python (one compiled append per array) and its methods are compiled
+# again in every process, which no on-disk cache keeps.
 
 _forward_serial = FORWARD[0]
 _backward_serial = BACKWARD[0]
