@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from fastnn import network
+from fastnn import persistence
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_save_replaces_atomically_and_a_failed_save_keeps_the_old_file(net, tmp_
     def boom(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(network.np, "savez", boom)
+    monkeypatch.setattr(persistence.np, "savez", boom)
     with pytest.raises(OSError, match="disk full"):
         net.save(path)
     assert path.read_bytes() == before
@@ -89,7 +89,7 @@ def _rewrite(path, **changes):
 def test_future_version_incomplete_and_corrupt_files(net, tmp_path):
     path = tmp_path / "model.npz"
     net.save(path)
-    _rewrite(path, format_version=np.array(network.FORMAT_VERSION + 1))
+    _rewrite(path, format_version=np.array(persistence.FORMAT_VERSION + 1))
     with pytest.raises(ValueError, match="newer"):
         fastnn.load(path)
     net.save(path)

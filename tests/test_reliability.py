@@ -18,7 +18,7 @@ import pytest
 from conftest import BACKENDS
 
 import fastnn
-from fastnn import kernels, network
+from fastnn import kernels, persistence
 from fastnn.activations import ACTIVATIONS
 from fastnn.losses import LOSSES
 from fastnn.sklearn import LogisticRegression, MLPClassifier, MLPRegressor, Perceptron
@@ -408,7 +408,7 @@ def test_a_save_failing_mid_write_keeps_the_old_file_and_no_temporary(tmp_path, 
         written.append(len(data) // 2)
         raise error
 
-    monkeypatch.setattr(network.np, "savez", half_then_fail)
+    monkeypatch.setattr(persistence.np, "savez", half_then_fail)
     with pytest.raises(type(error)):
         net.save(path)
     assert written and written[0] > 1000

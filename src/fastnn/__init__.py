@@ -7,7 +7,9 @@ from ._config import config_info, get_num_threads, set_num_threads, show_config
 from .activations import ACTIVATIONS
 from .backends import DivergenceError, available_backends
 from .losses import LOSSES
-from .network import History, Network, load
+from .network import Network
+from .persistence import load
+from .training import History
 from .optim import SGD, Adam
 
 

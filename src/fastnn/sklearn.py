@@ -5,7 +5,7 @@ Design
 ``MLPClassifier`` and ``MLPRegressor`` take the parameters, defaults and fitted attributes of
 ``sklearn.neural_network``'s estimators, plus ``backend`` and ``n_threads``; ``Perceptron`` and
 ``LogisticRegression`` are the lecture notes' first models. Each estimator owns a
-``fastnn.Network`` (``network_``) and trains it epoch by epoch through ``fastnn.network.Trainer``,
+``fastnn.Network`` (``network_``) and trains it epoch by epoch through ``fastnn.training.Trainer``,
 so the schedules, the stopping rules and early stopping of scikit-learn run around fastnn's
 compiled epoch loop.
 
@@ -30,7 +30,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._config import num_threads
 from ._validation import as_kernel_array
-from .network import Network, Trainer
+from .network import Network
+from .training import Trainer
 from .optim import SGD, Adam
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Perceptron", "LogisticRegression"]
