@@ -92,6 +92,16 @@ typedef struct {
     fnn_kern_f64 f64;
 } fnn_ctx;
 
+/* One type's entry of an ISA's fnn_ctx: its micro-tile (MR x NR), cache blocking (MC, KC, NC)
+   and the functions its kernel unit defined for that type suffix (fnn_ukr_<suf>, ...); narrow
+   is the n < NR kernel (the small-m one where the ISA has no masked vectors).  The outer macro
+   lets a blocking macro stand for MC, KC, NC. */
+#define FNN_KERN(...) FNN_KERN_(__VA_ARGS__)
+#define FNN_KERN_(MR, NR, MC, KC, NC, suf, narrow_fn)                                          \
+    {.mr = (MR), .nr = (NR), .mc = (MC), .kc = (KC), .nc = (NC), .ukr = fnn_ukr_##suf,         \
+     .epi = fnn_epi_##suf, .smallm = fnn_smallm_##suf, .narrow = narrow_fn,                   \
+     .softmax = fnn_softmax_rows_##suf, .pack_a = fnn_pack_a_##suf, .pack_b = fnn_pack_b_##suf}
+
 extern const fnn_ctx fnn_ctx_portable;
 #ifdef FNN_HAVE_X86_KERNELS
 extern const fnn_ctx fnn_ctx_avx2;

@@ -31,31 +31,57 @@
 
 static int g_isa = -1;
 
-static int isa_supported(int isa)
-{
-    switch (isa) {
-    case FNN_ISA_PORTABLE:
-        return 1;
 #ifdef FNN_HAVE_X86_KERNELS
-    case FNN_ISA_AVX2:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case FNN_ISA_AVX512:
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
-               __builtin_cpu_supports("fma");
+static int supports_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2")
+           && __builtin_cpu_supports("fma");
+}
+
+static int supports_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
 #endif
-    default:
-        return 0;
-    }
+
+static int supports_portable(void)
+{
+    return 1;
+}
+
+/* The micro-kernel families built into this binary, widest first: an ISA is a kernel unit (its
+   fnn_ctx) and a row here. */
+static const struct {
+    int isa;
+    int (*supported)(void); /* does this CPU (and OS) run it */
+    const fnn_ctx *ctx;
+} ISAS[] = {
+#ifdef FNN_HAVE_X86_KERNELS
+    {.isa = FNN_ISA_AVX512, .supported = supports_avx512, .ctx = &fnn_ctx_avx512},
+    {.isa = FNN_ISA_AVX2, .supported = supports_avx2, .ctx = &fnn_ctx_avx2},
+#endif
+    {.isa = FNN_ISA_PORTABLE, .supported = supports_portable, .ctx = &fnn_ctx_portable},
+};
+#define N_ISAS ((int)(sizeof ISAS / sizeof ISAS[0]))
+
+/* The row of isa, or -1 when this binary has no kernels for it. */
+static int isa_row(int isa)
+{
+    int i;
+    for (i = 0; i < N_ISAS; ++i)
+        if (ISAS[i].isa == isa)
+            return i;
+    return -1;
 }
 
 int fnn_best_isa(void)
 {
-    if (isa_supported(FNN_ISA_AVX512))
-        return FNN_ISA_AVX512;
-    if (isa_supported(FNN_ISA_AVX2))
-        return FNN_ISA_AVX2;
+    int i;
+    for (i = 0; i < N_ISAS; ++i)
+        if (ISAS[i].supported())
+            return ISAS[i].isa;
     return FNN_ISA_PORTABLE;
 }
 
@@ -71,9 +97,10 @@ int fnn_get_isa(void)
 
 int fnn_set_isa(int isa)
 {
-    if (isa < FNN_ISA_PORTABLE || isa > FNN_ISA_AVX512)
+    const int row = isa_row(isa);
+    if (!fnn_code_name(FNN_TABLE_ISA, isa))
         return FNN_EINVAL;
-    if (!isa_supported(isa))
+    if (row < 0 || !ISAS[row].supported())
         return FNN_EISA;
     FNN_ATOMIC_STORE(&g_isa, isa);
     return FNN_OK;
@@ -86,16 +113,8 @@ const char *fnn_isa_name(int isa)
 
 const fnn_ctx *fnn_ctx_current(void)
 {
-    switch (fnn_get_isa()) {
-#ifdef FNN_HAVE_X86_KERNELS
-    case FNN_ISA_AVX512:
-        return &fnn_ctx_avx512;
-    case FNN_ISA_AVX2:
-        return &fnn_ctx_avx2;
-#endif
-    default:
-        return &fnn_ctx_portable;
-    }
+    const int row = isa_row(fnn_get_isa());
+    return row >= 0 ? ISAS[row].ctx : &fnn_ctx_portable;
 }
 
 int fnn_openmp_enabled(void)

@@ -97,10 +97,9 @@
 #pragma GCC pop_options
 
 const fnn_ctx fnn_ctx_avx2 = {
-    FNN_ISA_AVX2,
-    /* mr, nr, mc, kc, nc */
-    {6, 16, 144, 256, 4096, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_narrow_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
-    {6, 8, 96, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_narrow_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
+    .isa = FNN_ISA_AVX2,
+    .f32 = FNN_KERN(6, 16, 144, 256, 4096, f32, fnn_narrow_f32),
+    .f64 = FNN_KERN(6, 8, 96, 256, 2048, f64, fnn_narrow_f64),
 };
 
 #endif /* FNN_HAVE_X86_KERNELS */

@@ -147,10 +147,9 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #endif
 
 const fnn_ctx fnn_ctx_avx512 = {
-    FNN_ISA_AVX512,
-    /* mr, nr, mc, kc, nc */
-    {12, 32, FNN_AVX512_S_BLK, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_narrow_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
-    {12, 16, FNN_AVX512_D_BLK, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_narrow_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
+    .isa = FNN_ISA_AVX512,
+    .f32 = FNN_KERN(12, 32, FNN_AVX512_S_BLK, f32, fnn_narrow_f32),
+    .f64 = FNN_KERN(12, 16, FNN_AVX512_D_BLK, f64, fnn_narrow_f64),
 };
 
 #endif /* FNN_HAVE_X86_KERNELS */

@@ -31,8 +31,7 @@
 #undef FNN_IS_F64
 
 const fnn_ctx fnn_ctx_portable = {
-    FNN_ISA_PORTABLE,
-    /* mr, nr, mc, kc, nc */
-    {PK_MR, PK_NR, 128, 256, 2048, fnn_ukr_f32, fnn_epi_f32, fnn_smallm_f32, fnn_smallm_f32, fnn_softmax_rows_f32, fnn_pack_a_f32, fnn_pack_b_f32},
-    {PK_MR, PK_NR, 128, 256, 2048, fnn_ukr_f64, fnn_epi_f64, fnn_smallm_f64, fnn_smallm_f64, fnn_softmax_rows_f64, fnn_pack_a_f64, fnn_pack_b_f64},
+    .isa = FNN_ISA_PORTABLE,
+    .f32 = FNN_KERN(PK_MR, PK_NR, 128, 256, 2048, f32, fnn_smallm_f32),
+    .f64 = FNN_KERN(PK_MR, PK_NR, 128, 256, 2048, f64, fnn_smallm_f64),
 };
