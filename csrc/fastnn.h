@@ -26,7 +26,7 @@ extern "C" {
 
 /* Every code that Python passes or receives is listed once, here, as X-macro rows
    X(NAME, code, "python name"[, property]); the enums below and the tables of codes.c are made
-   from them, fastnn._ckernels.codes() hands the tables to Python, and tests/test_codes.py checks
+   from them, fastnn._ckernels.CODES hands the tables to Python, and tests/test_codes.py checks
    the Python tables (ACTIVATIONS, LOSSES, the optimizers) against them. */
 
 /* Statuses: every entry point returns FNN_OK or one of the negative codes. */
@@ -74,8 +74,7 @@ enum { FNN_ISAS(FNN_ENUM_ISA) };
 
 /* The tables, for the Python layer: the name of `code` in `table` (NULL: no such code) and
    whether an activation is allowed in hidden layers. */
-enum { FNN_TABLE_STATUS, FNN_TABLE_ACTIVATION, FNN_TABLE_LOSS, FNN_TABLE_OPTIMIZER, FNN_TABLE_ISA,
-       FNN_N_TABLES };
+enum { FNN_TABLE_STATUS, FNN_TABLE_ACTIVATION, FNN_TABLE_LOSS, FNN_TABLE_OPTIMIZER, FNN_TABLE_ISA };
 const char *fnn_code_name(int table, int code);
 int fnn_act_hidden(int act); /* 1 hidden, 0 output only, -1 unknown */
 enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2, FNN_EP_TILE_FN = 3 };
@@ -95,7 +94,6 @@ int fnn_omp_max_threads(void);              /* omp_get_max_threads() or 1 */
    fnn_call_begin and fnn_call_end share them; fnn_team is the team a call asking for n_threads
    gets now. */
 void fnn_set_cpu_budget(int cpus);
-int fnn_cpu_budget(void);
 void fnn_call_begin(void);
 void fnn_call_end(void);
 int fnn_calls_active(void);

@@ -197,7 +197,24 @@ void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, doubl
 #endif
 void fnn_yield(void);
 #define FNN_WAIT(spins) (++(spins) <= FNN_SPIN_PAUSES ? FNN_PAUSE() : fnn_yield())
-/* acquire loads, release stores and counts, compare and swap */
+/* Relaxed loads, stores and additions of an int shared by calls (the ISA in use, the calls
+   running, the CPU budget): no ordering with other memory is needed, only no torn values.
+   Without compiler atomics, volatile accesses, and additions are not counted (FNN_RADD). */
+#if defined(__GNUC__)
+#define FNN_RLOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define FNN_RSTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define FNN_RADD(p, v) ((void)__atomic_add_fetch((p), (v), __ATOMIC_RELAXED))
+#elif defined(_MSC_VER)
+#include <intrin.h>
+#define FNN_RLOAD(p) (*(volatile long *)(p))
+#define FNN_RSTORE(p, v) ((void)(*(volatile long *)(p) = (v)))
+#define FNN_RADD(p, v) ((void)_InterlockedExchangeAdd((volatile long *)(p), (v)))
+#else
+#define FNN_RLOAD(p) (*(volatile int *)(p))
+#define FNN_RSTORE(p, v) ((void)(*(volatile int *)(p) = (v)))
+#define FNN_RADD(p, v) ((void)0)
+#endif
+/* acquire loads, release stores and counts, compare and swap (the work-stealing words) */
 #if defined(__GNUC__)
 #define FNN_ALOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define FNN_ASTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)

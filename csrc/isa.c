@@ -18,15 +18,8 @@
 
 #if defined(__GNUC__)
 #define FNN_TLS __thread
-#define FNN_ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define FNN_ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #elif defined(_MSC_VER)
 #define FNN_TLS __declspec(thread)
-#define FNN_ATOMIC_LOAD(p) (*(volatile int *)(p))
-#define FNN_ATOMIC_STORE(p, v) (*(volatile int *)(p) = (v))
-#else
-#define FNN_ATOMIC_LOAD(p) (*(volatile int *)(p))
-#define FNN_ATOMIC_STORE(p, v) (*(volatile int *)(p) = (v))
 #endif
 
 static int g_isa = -1;
@@ -87,10 +80,10 @@ int fnn_best_isa(void)
 
 int fnn_get_isa(void)
 {
-    int isa = FNN_ATOMIC_LOAD(&g_isa);
+    int isa = FNN_RLOAD(&g_isa);
     if (isa < 0) {
         isa = fnn_best_isa();
-        FNN_ATOMIC_STORE(&g_isa, isa);
+        FNN_RSTORE(&g_isa, isa);
     }
     return isa;
 }
@@ -102,7 +95,7 @@ int fnn_set_isa(int isa)
         return FNN_EINVAL;
     if (row < 0 || !ISAS[row].supported())
         return FNN_EISA;
-    FNN_ATOMIC_STORE(&g_isa, isa);
+    FNN_RSTORE(&g_isa, isa);
     return FNN_OK;
 }
 

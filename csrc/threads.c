@@ -6,11 +6,12 @@
  * setting, omp_get_max_threads(), read in the calling thread at call time (so OMP_NUM_THREADS and
  * a threadpoolctl limit around the call hold; fastnn never calls omp_set_num_threads).  The
  * Python layer passes the smaller of that and the process's CPU budget (affinity mask, cgroup
- * quota, the CPUs other processes leave free), which it also hands to fnn_set_cpu_budget.  Calls that run at the same time in one
- * process (Python threads, joblib's threading backend) share that budget: while `active` calls
- * are running, each uses at most max(1, budget / active) threads, so N concurrent calls never
- * start more threads than there are CPUs.  The epoch loop asks again before every step, so a call
- * that started alone gives threads back when another one starts.
+ * quota, the CPUs other processes leave free), which it also hands to fnn_set_cpu_budget.
+ * Calls that run at the same time in one process (Python threads, joblib's threading backend)
+ * share that budget: while `active` calls are running, each uses at most max(1, budget /
+ * active) threads, so N concurrent calls never start more threads than there are CPUs.  The
+ * epoch loop asks again before every step, so a call that started alone gives threads back when
+ * another one starts.
  *
  * Waiting.  The work-stealing GEMM waits for the other threads of its team (for the row blocks
  * they took, for a strip to publish its next stage).  On a machine with a CPU to spare for each
@@ -27,7 +28,7 @@
 #include "fnn_internal.h"
 
 #ifdef _WIN32
-#include <windows.h>
+#include <windows.h> /* SwitchToThread */
 #else
 #include <sched.h>
 #endif
@@ -35,23 +36,8 @@
 #include <omp.h>
 #endif
 
-static int g_active;     /* compiled calls running in this process (atomic) */
-static int g_cpu_budget; /* CPUs this process may use; 0: not known, no sharing (atomic) */
-
-#if defined(__GNUC__)
-#define FNN_RLOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
-#define FNN_RSTORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define FNN_RADD(p, v) ((void)__atomic_add_fetch((p), (v), __ATOMIC_RELAXED))
-#elif defined(_MSC_VER)
-#include <intrin.h>
-#define FNN_RLOAD(p) (*(volatile long *)(p))
-#define FNN_RSTORE(p, v) ((void)(*(volatile long *)(p) = (v)))
-#define FNN_RADD(p, v) ((void)_InterlockedExchangeAdd((volatile long *)(p), (v)))
-#else /* no atomics: concurrent calls are not counted, each uses its own n_threads */
-#define FNN_RLOAD(p) (*(volatile int *)(p))
-#define FNN_RSTORE(p, v) ((void)(*(volatile int *)(p) = (v)))
-#define FNN_RADD(p, v) ((void)0)
-#endif
+static int g_active;     /* compiled calls running in this process (FNN_R* atomics) */
+static int g_cpu_budget; /* CPUs this process may use; 0: not known, no sharing (FNN_R*) */
 
 int fnn_omp_max_threads(void)
 {
@@ -65,11 +51,6 @@ int fnn_omp_max_threads(void)
 void fnn_set_cpu_budget(int cpus)
 {
     FNN_RSTORE(&g_cpu_budget, cpus > 0 ? cpus : 0);
-}
-
-int fnn_cpu_budget(void)
-{
-    return FNN_RLOAD(&g_cpu_budget);
 }
 
 void fnn_call_begin(void)

@@ -21,7 +21,6 @@ cdef extern from "fastnn.h" nogil:
     int fnn_openmp_enabled()
     int fnn_omp_max_threads()
     void fnn_set_cpu_budget(int cpus)
-    int fnn_cpu_budget()
     void fnn_call_begin()
     void fnn_call_end()
     int fnn_calls_active()

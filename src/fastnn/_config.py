@@ -19,8 +19,8 @@ A call's team is, first match wins:
 The last one is what OpenMP's ``OMP_DYNAMIC`` does with the load average, measured over a
 quarter of a second instead of a minute: a fork-join team with one thread on a CPU that another
 process also wants waits at every barrier for that thread's next time slice, and is slower than
-one thread (``fastnn bench --group threads`` measures it). Two fastnn processes (Dask or loky workers without thread limits) each see the
-other and settle on one thread each.
+one thread (``fastnn bench --group threads`` measures it). Two fastnn processes (Dask or loky
+workers without thread limits) each see the other and settle on one thread each.
 
 The affinity mask, the quota and the load are read again at most every ``_REFRESH_SECONDS``
 (a system call and a few file reads cost more than a small kernel). Their minimum, the process's
@@ -326,7 +326,7 @@ def num_threads(n):
 
 
 _blas_lock = threading.Lock()
-_blas_users = {}  # id -> threads asked for by the blocks running now
+_blas_users = {}  # a token per block running now -> the threads it asked for
 _blas_saved = None  # (controller, the limits before the first block)
 
 
@@ -349,13 +349,13 @@ def blas_threads(n):
             controller = _blas_controller()
             _blas_saved = (controller, {id(lib): lib.get_num_threads()
                                         for lib in controller.lib_controllers})
-        _blas_users[id(key)] = n
+        _blas_users[key] = n
         _apply_blas(min(_blas_users.values()))
     try:
         yield
     finally:
         with _blas_lock:
-            del _blas_users[id(key)]
+            del _blas_users[key]
             controller, saved = _blas_saved
             if _blas_users:
                 _apply_blas(min(_blas_users.values()))

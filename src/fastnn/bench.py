@@ -334,10 +334,10 @@ def _predict_case(sizes):
 # -- threads: fastnn beside other work -------------------------------------------------------------
 
 def _cpus():
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux: no pinning
-        return None
+    """This process's CPUs, in order, where a child can be pinned to one of them (else None)."""
+    from ._config import _cpus
+
+    return sorted(_cpus()) if hasattr(os, "sched_setaffinity") else None
 
 
 @contextlib.contextmanager
@@ -422,17 +422,15 @@ def _threads_cases():
     sizes, _, n = THREADS_NET
     label = "-".join(map(str, sizes)) + f" batch {THREADS_NET[1]}"
     flops = _train_flops(sizes, n)
+    backends = _fastnn_backends()  # fastest first: the baseline is its one-thread run
     epoch = dict(flops=flops, setup=_threads_epoch_contenders, samples=n, units=TRAIN_EPOCHS,
-                 baseline="cython 1 thread")
+                 baseline=f"{backends[0]} 1 thread" if backends else "sklearn")
     cases = [Case("threads", "grid search digits n_jobs 1 / 2", None, _grid_search_contenders,
                   baseline="fastnn n_jobs=1"),
              Case("threads", label + ", one CPU busy", context=_busy_cpu, **epoch)]
     if _cpus() is not None:
         cases.append(Case("threads", label + ", pinned to one CPU", measure=_pinned_measure,
                           **epoch))
-    if "cython" not in fastnn.available_backends():
-        for case in cases[1:]:
-            case.baseline = f"{_fastnn_backends()[0]} 1 thread" if _fastnn_backends() else ""
     return cases
 
 

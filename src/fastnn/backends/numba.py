@@ -561,12 +561,12 @@ ADAM = _variants(_adam_update, cfg.FASTMATH_EXACT)
 # The epoch loop of csrc/train.template.c, kernel for kernel, calling the SERIAL variants above:
 # no Numba parallel region ever runs next to a multi-threaded BLAS product (it would
 # oversubscribe the cores, see _numba_config). Products thread inside BLAS (np.dot), the
-# epilogues, loss and updates run on the calling thread. Layers of different shapes arrive as two tuples, one of 2-D and one of 1-D
-# arrays (homogeneous, so indexed at run time), in the order documented in _train_epoch: one
-# compiled specialisation per depth and dtype (cached on disk), and nothing to cache or
-# invalidate per network. Tuples cost a call what two numba typed Lists would; but a typed List
-# is slow to build from Python (one compiled append per array) and its methods are compiled
-# again in every process, which no on-disk cache keeps.
+# epilogues, loss and updates run on the calling thread. Layers of different shapes arrive as
+# two tuples, one of 2-D and one of 1-D arrays (homogeneous, so indexed at run time), in the
+# order documented in _train_epoch: one compiled specialisation per depth and dtype (cached on
+# disk), and nothing to cache or invalidate per network. Tuples cost a call what two numba
+# typed Lists would; but a typed List is slow to build from Python (one compiled append per
+# array) and its methods are compiled again in every process, which no on-disk cache keeps.
 
 _forward_serial = FORWARD[0]
 _backward_serial = BACKWARD[0]
