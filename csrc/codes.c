@@ -1,11 +1,11 @@
 /* codes.c -- the tables of codes listed in fastnn.h, for the Python layer and the checks of the
- * kernels (which activations a hidden layer may use), made from the same X-macro rows as the
+ * kernels (what each activation allows), made from the same X-macro rows as the
  * enums so that a new row needs nothing here. */
 #include "fastnn.h"
 
 #define FNN_CASE_NAME(name, code, str) case code: return str;
-#define FNN_CASE_ACT_NAME(name, code, str, hidden) case code: return str;
-#define FNN_CASE_HIDDEN(name, code, str, hidden) case code: return hidden;
+#define FNN_CASE_ACT_NAME(name, code, str, flags, forward, derivative) case code: return str;
+#define FNN_CASE_FLAGS(name, code, str, flags, forward, derivative) case code: return flags;
 
 const char *fnn_code_name(int table, int code)
 {
@@ -29,8 +29,8 @@ const char *fnn_code_name(int table, int code)
     return NULL;
 }
 
-int fnn_act_hidden(int act)
+int fnn_act_flags(int act)
 {
-    switch (act) { FNN_ACTIVATIONS(FNN_CASE_HIDDEN) }
+    switch (act) { FNN_ACTIVATIONS(FNN_CASE_FLAGS) }
     return -1;
 }

@@ -37,15 +37,23 @@ extern "C" {
     X(EISA, -3, "instruction set not supported by this CPU")                                     \
     X(EDIVERGED, -4, "diverged")                                                                 \
     X(EDIVERGED_APPLIED, -5, "diverged, partly applied")
-/* Activations; hidden: elementwise with a derivative written from its output, so allowed in a
-   hidden layer and in the delta recursion (softmax is for the output layer only). */
+/* Activations: X(NAME, code, "python name", flags, forward, derivative).
+   flags: FNN_ACT_HIDDEN: elementwise, so allowed in hidden layers and in the delta recursion
+   (softmax is for the output layer only); FNN_ACT_NEEDS_Z: the derivative is written from the
+   layer's input z rather than its output a (the output of a function that is not monotone does
+   not determine z), so training keeps that layer's Z beside A.
+   forward is a statement setting y = act(z); derivative one setting y = act'(x), with x = a, or
+   x = z under FNN_ACT_NEEDS_Z.  Both are in the element type T and are expanded only inside the
+   kernels (act.template.c, which defines the FNN_*1 helpers they name); softmax, which is not
+   elementwise, is computed apart and has neither. */
 #define FNN_ACTIVATIONS(X)                                                                       \
-    X(IDENTITY, 0, "identity", 1)                                                                \
-    X(RELU, 1, "relu", 1)                                                                        \
-    X(SIGMOID, 2, "sigmoid", 1)                                                                  \
-    X(TANH, 3, "tanh", 1)                                                                        \
-    X(STEP, 4, "step", 1)                                                                        \
-    X(SOFTMAX, 5, "softmax", 0)
+    X(IDENTITY, 0, "identity", FNN_ACT_HIDDEN, y = z, y = (T)1)                                  \
+    X(RELU, 1, "relu", FNN_ACT_HIDDEN, y = z < 0 ? (T)0 : z, y = x > 0 ? (T)1 : (T)0)            \
+    X(SIGMOID, 2, "sigmoid", FNN_ACT_HIDDEN, y = FNN_SIGMOID1(z), y = x * ((T)1 - x))            \
+    X(TANH, 3, "tanh", FNN_ACT_HIDDEN, y = FNN_TANH1(z), y = (T)1 - x * x)                       \
+    X(STEP, 4, "step", FNN_ACT_HIDDEN, y = z > 0 ? (T)1 : (T)0, y = (T)0)                       \
+    X(SOFTMAX, 5, "softmax", 0, y = z, y = x)
+enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
 /* Losses (fnn_loss.h). */
 #define FNN_LOSSES(X)                                                                            \
     X(MSE, 0, "mse")                                                                             \
@@ -62,7 +70,7 @@ extern "C" {
     X(AVX512, 2, "avx512")
 
 #define FNN_ENUM_STATUS(name, code, str) FNN_##name = code,
-#define FNN_ENUM_ACT(name, code, str, hidden) FNN_##name = code,
+#define FNN_ENUM_ACT(name, code, str, flags, forward, derivative) FNN_##name = code,
 #define FNN_ENUM_LOSS(name, code, str) FNN_LOSS_##name = code,
 #define FNN_ENUM_OPT(name, code, str) FNN_OPT_##name = code,
 #define FNN_ENUM_ISA(name, code, str) FNN_ISA_##name = code,
@@ -73,10 +81,10 @@ enum { FNN_OPTIMIZERS(FNN_ENUM_OPT) };
 enum { FNN_ISAS(FNN_ENUM_ISA) };
 
 /* The tables, for the Python layer: the name of `code` in `table` (NULL: no such code) and
-   whether an activation is allowed in hidden layers. */
+   the flags of an activation (FNN_ACT_*; -1: no such activation). */
 enum { FNN_TABLE_STATUS, FNN_TABLE_ACTIVATION, FNN_TABLE_LOSS, FNN_TABLE_OPTIMIZER, FNN_TABLE_ISA };
 const char *fnn_code_name(int table, int code);
-int fnn_act_hidden(int act); /* 1 hidden, 0 output only, -1 unknown */
+int fnn_act_flags(int act);
 enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2, FNN_EP_TILE_FN = 3 };
 
 /* CPU dispatch: the widest micro-kernel the CPU supports is chosen at first use
@@ -108,9 +116,12 @@ void fnn_release_buffers(void);
    A element (i,p) is A[i*rsa + p*csa]; B element (p,j) is B[p*rsb + j*csb]  (any strides).
      FNN_EP_STORE:     C = acc
      FNN_EP_BIAS_ACT:  C = act(acc + bias[j])  (bias may be NULL = no bias); for FNN_SOFTMAX the
-                       row-wise, max-subtracted softmax is applied to whole rows after the product
-     FNN_EP_MUL_DERIV: C = acc * act'(aux[i*ldaux + j]), act' written from the activation's
-                       OUTPUT a: identity 1, relu (a>0), sigmoid a(1-a), tanh 1-a^2, step 0
+                       row-wise, max-subtracted softmax is applied to whole rows after the product.
+                       With zout (not NULL; act not softmax), zout[i*ldz + j] = acc + bias[j]
+                       too: the layer's Z, which an FNN_ACT_NEEDS_Z derivative is written from.
+     FNN_EP_MUL_DERIV: C = acc * act'(aux[i*ldaux + j]): the derivative column of the
+                       activation's row in FNN_ACTIVATIONS, from the layer's output A (or its Z
+                       for FNN_ACT_NEEDS_Z), which aux holds
      FNN_EP_TILE_FN:   tile_fn(ctx, c, ldc, i, j, mr, nr) once on every final mr x nr block
                        of acc whose top-left element is (i, j), by the thread that computed it,
                        while it is in that core's cache (the blocks are disjoint and cover C;
@@ -118,19 +129,21 @@ void fnn_release_buffers(void);
                        tile, and C is left unspecified: C is workspace.  row0/col0 must be 0.
    ep == NULL means FNN_EP_STORE.  C is overwritten and never read before it is written.
    k == 0 gives epilogue(0).  m == 0 or n == 0 is a no-op returning FNN_OK.
-   Negative sizes, NULL pointers where needed, ldc < n (m > 1), ldaux < n (m > 1), unknown
-   act/kind, softmax with MUL_DERIV -> FNN_EINVAL. */
+   Negative sizes, NULL pointers where needed, ldc < n (m > 1), ldaux < n or ldz < n (m > 1),
+   unknown act/kind, softmax with MUL_DERIV or zout -> FNN_EINVAL. */
 typedef struct {
     int kind; int act; const float *bias; const float *aux; ptrdiff_t ldaux;
     void (*tile_fn)(void *ctx, float *c, ptrdiff_t ldc, ptrdiff_t i, ptrdiff_t j, ptrdiff_t mr,
                     ptrdiff_t nr);
     void *ctx; ptrdiff_t row0, col0;
+    float *zout; ptrdiff_t ldz;
 } fnn_epilogue_f32;
 typedef struct {
     int kind; int act; const double *bias; const double *aux; ptrdiff_t ldaux;
     void (*tile_fn)(void *ctx, double *c, ptrdiff_t ldc, ptrdiff_t i, ptrdiff_t j, ptrdiff_t mr,
                     ptrdiff_t nr);
     void *ctx; ptrdiff_t row0, col0;
+    double *zout; ptrdiff_t ldz;
 } fnn_epilogue_f64;
 
 int fnn_gemm_f32(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const float *A, ptrdiff_t rsa, ptrdiff_t csa,
@@ -141,22 +154,25 @@ int fnn_gemm_f64(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const double *A, ptrdiff
                  const fnn_epilogue_f64 *ep, int n_threads);
 
 /* A dense layer, all arrays C-contiguous:  out[m x n] = act(X[m x k] . W[k x n] + b[n]).
-   b may be NULL (no bias). */
+   b may be NULL (no bias); Z [m x n], when not NULL, receives X . W + b too (the input to the
+   activation, which an FNN_ACT_NEEDS_Z derivative is written from; act not softmax). */
 int fnn_dense_forward_f32(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const float *X, const float *W,
-                          const float *b, int act, float *out, int n_threads);
+                          const float *b, int act, float *out, float *Z, int n_threads);
 int fnn_dense_forward_f64(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const double *X, const double *W,
-                          const double *b, int act, double *out, int n_threads);
+                          const double *b, int act, double *out, double *Z, int n_threads);
 
 /* Backward: dW[n_in x n_out] = A_prev^T . D ; db[n_out] = column sums of D ;
-   if act_prev >= 0: D_prev[m x n_in] = (D . W^T) * act_prev'(A_prev)
+   if act_prev >= 0: D_prev[m x n_in] = (D . W^T) * act_prev'(A_prev), or act_prev'(Z_prev) when
+   act_prev has FNN_ACT_NEEDS_Z (Z_prev [m x n_in] the previous layer's input to its activation;
+   otherwise unused and may be NULL)
    (act_prev < 0: D_prev untouched, may be NULL; act_prev == FNN_SOFTMAX -> FNN_EINVAL).
    A_prev [m x n_in], W [n_in x n_out], D [m x n_out], all C-contiguous. */
 int fnn_dense_backward_f32(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const float *A_prev,
-                           const float *W, const float *D, int act_prev, float *dW, float *db,
-                           float *D_prev, int n_threads);
+                           const float *Z_prev, const float *W, const float *D, int act_prev,
+                           float *dW, float *db, float *D_prev, int n_threads);
 int fnn_dense_backward_f64(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const double *A_prev,
-                           const double *W, const double *D, int act_prev, double *dW, double *db,
-                           double *D_prev, int n_threads);
+                           const double *Z_prev, const double *W, const double *D, int act_prev,
+                           double *dW, double *db, double *D_prev, int n_threads);
 
 /* One pass over `size` parameters, in place:  g = grad + weight_decay*param;
    if velocity == NULL (momentum must be 0): param -= lr*g

@@ -34,7 +34,8 @@ typedef struct {
  *           (SGD: state1 = velocity or NULL when momentum == 0; Adam: state1 = m, state2 = v);
  *           opt->t
  *   SCRATCH Xb [S x sizes[0]], Yb [S x sizes[L]], A[L], D[L] [S x sizes[l+1]],
- *           dW[L], db[L] shaped like W, b
+ *           Z[L] [S x sizes[l+1]] for the hidden layers whose activation has FNN_ACT_NEEDS_Z
+ *           (the other entries may be NULL), dW[L], db[L] shaped like W, b
  *   OUT     *mean_loss: sum over batches of risk * batch rows / n_indices
  *           *failed_step: on FNN_EDIVERGED(_APPLIED), the 0-based step that diverged
  * Returns FNN_OK, FNN_EDIVERGED, FNN_EDIVERGED_APPLIED, FNN_ENOMEM, or FNN_EINVAL (bad sizes,
@@ -44,15 +45,15 @@ int fnn_train_epoch_f32(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, in
                         ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,
                         ptrdiff_t batch_size, fnn_optimizer *opt, float *const *state1,
                         float *const *state2, float *Xb, float *Yb, float *const *A,
-                        float *const *D, float *const *dW, float *const *db, int n_threads,
-                        double *mean_loss, ptrdiff_t *failed_step);
+                        float *const *Z, float *const *D, float *const *dW, float *const *db,
+                        int n_threads, double *mean_loss, ptrdiff_t *failed_step);
 int fnn_train_epoch_f64(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                         double *const *W, double *const *b, const double *X, const double *Y,
                         ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,
                         ptrdiff_t batch_size, fnn_optimizer *opt, double *const *state1,
                         double *const *state2, double *Xb, double *Yb, double *const *A,
-                        double *const *D, double *const *dW, double *const *db, int n_threads,
-                        double *mean_loss, ptrdiff_t *failed_step);
+                        double *const *Z, double *const *D, double *const *dW, double *const *db,
+                        int n_threads, double *mean_loss, ptrdiff_t *failed_step);
 
 /* Inference: out [m x sizes[L]] = the network's output for X [m x sizes[0]].
  *   SCRATCH two buffers of m * max(sizes[1..L-1]) elements each (may be NULL when L == 1). */

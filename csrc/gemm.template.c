@@ -397,6 +397,8 @@ static int FN(strip_gemm)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
             es.bias += j0;
         if (es.aux)
             es.aux += i0 * es.ldaux + j0;
+        if (es.zout)
+            es.zout += i0 * es.ldz + j0;
         es.row0 = i0;
         es.col0 = j0;
     }
@@ -404,11 +406,6 @@ static int FN(strip_gemm)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
                           csb, C + i0 * ldc + j0, ldc, epp ? &es : NULL, sh);
 }
 #endif
-
-static int FN(check_act)(int act)
-{
-    return fnn_act_hidden(act) >= 0;
-}
 
 int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa, ptrdiff_t csa,
                  const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C, ptrdiff_t ldc, const EP *ep,
@@ -431,12 +428,16 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     if (e.kind != FNN_EP_STORE && e.kind != FNN_EP_BIAS_ACT && e.kind != FNN_EP_MUL_DERIV
         && e.kind != FNN_EP_TILE_FN)
         return FNN_EINVAL;
-    if ((e.kind == FNN_EP_BIAS_ACT || e.kind == FNN_EP_MUL_DERIV) && !FN(check_act)(e.act))
+    if ((e.kind == FNN_EP_BIAS_ACT || e.kind == FNN_EP_MUL_DERIV) && fnn_act_flags(e.act) < 0)
         return FNN_EINVAL;
     if (e.kind == FNN_EP_TILE_FN && (!e.tile_fn || e.row0 != 0 || e.col0 != 0))
         return FNN_EINVAL;
-    if (e.kind == FNN_EP_MUL_DERIV && fnn_act_hidden(e.act) != 1) /* no elementwise derivative */
+    /* a derivative, or a Z kept, only for an elementwise activation */
+    if ((e.kind == FNN_EP_MUL_DERIV || (e.kind == FNN_EP_BIAS_ACT && e.zout))
+        && !(fnn_act_flags(e.act) & FNN_ACT_HIDDEN))
         return FNN_EINVAL;
+    if (e.kind != FNN_EP_BIAS_ACT)
+        e.zout = NULL;
     if (m == 0 || n == 0)
         return FNN_OK;
     if (!C || (m > 1 && ldc < n))
@@ -444,6 +445,8 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     if (k > 0 && (!A || !B))
         return FNN_EINVAL;
     if (e.kind == FNN_EP_MUL_DERIV && (!e.aux || (m > 1 && e.ldaux < n)))
+        return FNN_EINVAL;
+    if (e.zout && m > 1 && e.ldz < n)
         return FNN_EINVAL;
 
     kn = &fnn_ctx_current()->FNN_SUF;
@@ -454,7 +457,7 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     epp = &e;
     if (e.kind == FNN_EP_STORE
         || (e.kind != FNN_EP_TILE_FN && e.act == FNN_IDENTITY
-            && !(e.kind == FNN_EP_BIAS_ACT && e.bias)))
+            && !(e.kind == FNN_EP_BIAS_ACT && (e.bias || e.zout))))
         epp = NULL;
 
     bbytes = (double)k * (double)n * (double)sizeof(T);
@@ -542,23 +545,26 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
 }
 
 int FN(fnn_dense_forward)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const T *X, const T *W,
-                          const T *b, int act, T *out, int n_threads)
+                          const T *b, int act, T *out, T *Z, int n_threads)
 {
     EP e;
     memset(&e, 0, sizeof e);
     e.kind = FNN_EP_BIAS_ACT;
     e.act = act;
     e.bias = b;
+    e.zout = Z;
+    e.ldz = n;
     return FN(fnn_gemm)(m, n, k, X, k, 1, W, n, 1, out, n, &e, n_threads);
 }
 
 int FN(fnn_dense_backward)(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const T *A_prev,
-                           const T *W, const T *D, int act_prev, T *dW, T *db, T *D_prev,
-                           int n_threads)
+                           const T *Z_prev, const T *W, const T *D, int act_prev, T *dW, T *db,
+                           T *D_prev, int n_threads)
 {
     int st;
     ptrdiff_t i, j;
-    if (m < 0 || n_in < 0 || n_out < 0 || (act_prev >= 0 && fnn_act_hidden(act_prev) != 1))
+    const int flags = act_prev >= 0 ? fnn_act_flags(act_prev) : 0;
+    if (m < 0 || n_in < 0 || n_out < 0 || (act_prev >= 0 && !(flags & FNN_ACT_HIDDEN)))
         return FNN_EINVAL;
     if (n_in > 0 && n_out > 0 && (!W || !dW))
         return FNN_EINVAL;
@@ -566,7 +572,8 @@ int FN(fnn_dense_backward)(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const T
         return FNN_EINVAL;
     if (m > 0 && ((n_in > 0 && !A_prev) || (n_out > 0 && !D)))
         return FNN_EINVAL;
-    if (act_prev >= 0 && m > 0 && n_in > 0 && !D_prev)
+    if (act_prev >= 0 && m > 0 && n_in > 0
+        && (!D_prev || ((flags & FNN_ACT_NEEDS_Z) && !Z_prev)))
         return FNN_EINVAL;
 
     /* dW = A_prev^T . D : A(i,p) = A_prev[p*n_in + i] */
@@ -581,12 +588,12 @@ int FN(fnn_dense_backward)(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const T
             db[j] += d[j];
     }
     if (act_prev >= 0) {
-        /* D_prev = (D . W^T) * act'(A_prev) : B(p,j) = W[j*n_out + p] */
+        /* D_prev = (D . W^T) * act'(A_prev or Z_prev) : B(p,j) = W[j*n_out + p] */
         EP e;
         memset(&e, 0, sizeof e);
         e.kind = FNN_EP_MUL_DERIV;
         e.act = act_prev;
-        e.aux = A_prev;
+        e.aux = flags & FNN_ACT_NEEDS_Z ? Z_prev : A_prev;
         e.ldaux = n_in;
         st = FN(fnn_gemm)(m, n_in, n_out, D, n_out, 1, W, 1, n_out, D_prev, n_in, &e, n_threads);
     }

@@ -2,52 +2,18 @@
  *
  * Design
  * ------
- * #included by loss.c with FNN_T, FNN_SUF and FNN_EPS defined.  The output layer is narrow (a few
+ * #included by loss.c with FNN_T, FNN_SUF and FNN_EPS defined, after act.template.c (the
+ * activations and their derivatives, the same code as the GEMM epilogue's).  The output layer is narrow (a few
  * to a few hundred columns) and this pass is O(m n) beside the O(m n k) products, so it is
  * written for clarity: one row at a time, the activation written into D first and transformed
  * into the delta in place.  Arithmetic inside a row is in the element type; the risk is summed
- * in double.  libm's exp/log/log1p/tanh are used in double precision for float too: this pass
- * is not the bottleneck, and it keeps float results within rounding of the reference.
+ * in double.  The softmax and the losses use libm's exp/log/log1p in double precision for float
+ * too: this pass is not the bottleneck, and it keeps float results within rounding of the
+ * reference.
  */
 
-#define LFN(name) FNN_LCAT(name, FNN_SUF)
+#define LFN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define T FNN_T
-
-/* act(z) for the elementwise activations */
-static T LFN(fnn_loss_act)(int act, T z)
-{
-    switch (act) {
-    case FNN_RELU:
-        return z > 0 ? z : (T)0;
-    case FNN_SIGMOID: {
-        const double e = exp(-fabs((double)z));
-        return (T)(z >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
-    }
-    case FNN_TANH:
-        return (T)tanh((double)z);
-    case FNN_STEP:
-        return z > 0 ? (T)1 : (T)0;
-    default:
-        return z;
-    }
-}
-
-/* act'(a), from the output a */
-static T LFN(fnn_loss_dact)(int act, T a)
-{
-    switch (act) {
-    case FNN_RELU:
-        return a > 0 ? (T)1 : (T)0;
-    case FNN_SIGMOID:
-        return a * ((T)1 - a);
-    case FNN_TANH:
-        return (T)1 - a * a;
-    case FNN_STEP:
-        return 0;
-    default:
-        return 1;
-    }
-}
 
 static T LFN(fnn_clip01)(T a)
 {
@@ -81,7 +47,8 @@ int LFN(fnn_loss_delta)(ptrdiff_t m, ptrdiff_t n, const T *Z, const T *Y, int lo
     double total = 0.0;
     if (m < 1 || n < 1 || !Z || !Y || !D || !risk)
         return FNN_EINVAL;
-    if (!fnn_code_name(FNN_TABLE_LOSS, loss) || fnn_act_hidden(act) < 0)
+    const int flags = fnn_act_flags(act);
+    if (!fnn_code_name(FNN_TABLE_LOSS, loss) || flags < 0)
         return FNN_EINVAL;
     const T inv_m = (T)(1.0 / (double)m);
     const int fused = (loss == FNN_LOSS_MSE && act == FNN_IDENTITY)
@@ -113,7 +80,7 @@ int LFN(fnn_loss_delta)(ptrdiff_t m, ptrdiff_t n, const T *Z, const T *Y, int lo
             }
         } else {
             for (j = 0; j < n; ++j)
-                d[j] = LFN(fnn_loss_act)(act, z[j]);
+                d[j] = LFN(fnn_act1)(act, z[j]);
         }
         if (fused) {
             const T scale = loss == FNN_LOSS_MSE ? (T)2 * inv_m : inv_m;
@@ -138,7 +105,8 @@ int LFN(fnn_loss_delta)(ptrdiff_t m, ptrdiff_t n, const T *Z, const T *Y, int lo
             } else {
                 for (j = 0; j < n; ++j) {
                     const T g = LFN(fnn_loss_general)(loss, d[j], y[j], &row);
-                    d[j] = g * LFN(fnn_loss_dact)(act, d[j]) * inv_m;
+                    const T x = flags & FNN_ACT_NEEDS_Z ? z[j] : d[j];
+                    d[j] = g * LFN(fnn_dact1)(act, x) * inv_m;
                 }
             }
         }

@@ -10,21 +10,18 @@
 #include "fnn_loss.h"
 #include "fnn_train.h"
 
-#define FNN_TCAT_(a, b) a##b
-#define FNN_TCAT(a, b) FNN_TCAT_(a, b)
-
 /* a batch of at least this many elements (of X and Y) is gathered by all threads: below it,
    waking the team costs more than the copy */
 #define FNN_GATHER_PAR_MIN 32768
 
 #define FNN_T float
-#define FNN_SUF _f32
+#define FNN_SUF f32
 #include "train.template.c"
 #undef FNN_T
 #undef FNN_SUF
 
 #define FNN_T double
-#define FNN_SUF _f64
+#define FNN_SUF f64
 #include "train.template.c"
 #undef FNN_T
 #undef FNN_SUF

@@ -16,7 +16,7 @@
  * step may have been (FNN_EDIVERGED_APPLIED: the caller restores and replays, see fnn_train.h).
  */
 
-#define TFN(name) FNN_TCAT(name, FNN_SUF)
+#define TFN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define T FNN_T
 
 static int TFN(fnn_all_finite)(ptrdiff_t size, const T *x)
@@ -37,7 +37,8 @@ static int TFN(fnn_check_net)(ptrdiff_t L, const ptrdiff_t *sizes, const int *ac
         if (sizes[l] < 1)
             return 0;
     for (l = 0; l < L; ++l)
-        if (fnn_act_hidden(acts[l]) < 0 || (l < L - 1 && fnn_act_hidden(acts[l]) != 1))
+        if (fnn_act_flags(acts[l]) < 0
+            || (l < L - 1 && !(fnn_act_flags(acts[l]) & FNN_ACT_HIDDEN)))
             return 0;
     return 1;
 }
@@ -104,8 +105,8 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
                                 const long long *indices, ptrdiff_t n_indices,
                                 ptrdiff_t batch_size, fnn_optimizer *opt, T *const *state1,
                                 T *const *state2, T *Xb, T *Yb, T *const *A,
-                                T *const *D, T *const *dW, T *const *db, int n_threads,
-                                double *mean_loss, ptrdiff_t *failed_step)
+                                T *const *Z, T *const *D, T *const *dW, T *const *db,
+                                int n_threads, double *mean_loss, ptrdiff_t *failed_step)
 {
     const ptrdiff_t n_in = sizes[0], n_out = sizes[L];
     const int momentum_or_adam = opt->kind == FNN_OPT_ADAM || opt->momentum != 0.0;
@@ -123,10 +124,13 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
         const int nt = fnn_team(n_threads);
         double risk;
         TFN(fnn_gather)(s, n_in, n_out, X, Y, indices + start, Xb, Yb, nt);
-        /* forward: hidden layers with their activation, the output layer's logits */
+        /* forward: hidden layers with their activation (and their Z where the derivative is
+           written from it), the output layer's logits */
         for (l = 0; l < L; ++l) {
+            const int act = l == L - 1 ? FNN_IDENTITY : acts[l];
             status = TFN(fnn_dense_forward)(s, sizes[l], sizes[l + 1], l ? A[l - 1] : Xb, W[l],
-                                            b[l], l == L - 1 ? FNN_IDENTITY : acts[l], A[l],
+                                            b[l], act, A[l],
+                                            fnn_act_flags(act) & FNN_ACT_NEEDS_Z ? Z[l] : NULL,
                                             nt);
             if (status != FNN_OK)
                 return status;
@@ -139,13 +143,13 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
             return FNN_EDIVERGED;
         }
         /* the deltas of the hidden layers, with the weights before this step:
-           D[l-1] = (D[l] . W[l]^T) * act'(A[l-1]) */
+           D[l-1] = (D[l] . W[l]^T) * act'(A[l-1], or Z[l-1] for FNN_ACT_NEEDS_Z) */
         for (l = L - 1; l >= 1; --l) {
             TFN(fnn_epilogue) e;
             memset(&e, 0, sizeof e);
             e.kind = FNN_EP_MUL_DERIV;
             e.act = acts[l - 1];
-            e.aux = A[l - 1];
+            e.aux = fnn_act_flags(acts[l - 1]) & FNN_ACT_NEEDS_Z ? Z[l - 1] : A[l - 1];
             e.ldaux = sizes[l];
             status = TFN(fnn_gemm)(s, sizes[l], sizes[l + 1], D[l], sizes[l + 1], 1, W[l], 1,
                                    sizes[l + 1], D[l - 1], sizes[l], &e, nt);
@@ -214,17 +218,18 @@ int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, i
                          T *const *W, T *const *b, const T *X, const T *Y, ptrdiff_t n,
                          const long long *indices, ptrdiff_t n_indices, ptrdiff_t batch_size,
                          fnn_optimizer *opt, T *const *state1, T *const *state2, T *Xb, T *Yb,
-                         T *const *A, T *const *D, T *const *dW, T *const *db, int n_threads,
-                         double *mean_loss, ptrdiff_t *failed_step)
+                         T *const *A, T *const *Z, T *const *D, T *const *dW, T *const *db,
+                         int n_threads, double *mean_loss, ptrdiff_t *failed_step)
 {
     ptrdiff_t l, r;
     if (!TFN(fnn_check_net)(L, sizes, acts) || !W || !b || !X || !Y || !indices || !opt
-        || !state1 || !state2 || !Xb || !Yb || !A || !D || !dW || !db || !mean_loss
+        || !state1 || !state2 || !Xb || !Yb || !A || !Z || !D || !dW || !db || !mean_loss
         || !failed_step || n < 1 || n_indices < 0 || batch_size < 1
         || (opt->kind != FNN_OPT_SGD && opt->kind != FNN_OPT_ADAM))
         return FNN_EINVAL;
     for (l = 0; l < L; ++l)
         if (!W[l] || !b[l] || !A[l] || !D[l] || !dW[l] || !db[l]
+            || (l < L - 1 && (fnn_act_flags(acts[l]) & FNN_ACT_NEEDS_Z) && !Z[l])
             || (opt->kind == FNN_OPT_ADAM && (!state1[2 * l] || !state2[2 * l]
                                               || !state1[2 * l + 1] || !state2[2 * l + 1]))
             || (opt->kind == FNN_OPT_SGD && opt->momentum != 0.0
@@ -236,8 +241,8 @@ int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, i
 
     *failed_step = -1;
     return TFN(fnn_epoch_steps)(L, sizes, acts, loss, W, b, X, Y, indices, n_indices,
-                                batch_size, opt, state1, state2, Xb, Yb, A, D, dW, db, n_threads,
-                                mean_loss, failed_step);
+                                batch_size, opt, state1, state2, Xb, Yb, A, Z, D, dW, db,
+                                n_threads, mean_loss, failed_step);
 }
 
 int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const T *const *W,
@@ -253,7 +258,7 @@ int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const
     for (l = 0; l < L; ++l) {
         T *dst = l == L - 1 ? out : (l % 2 ? scratch1 : scratch0);
         const int status = TFN(fnn_dense_forward)(m, sizes[l], sizes[l + 1], in, W[l], b[l],
-                                                  acts[l], dst, n_threads);
+                                                  acts[l], dst, NULL, n_threads);
         if (status != FNN_OK)
             return status;
         in = dst;

@@ -22,6 +22,10 @@ def act(name, z):
     raise ValueError(name)
 
 
+# derivatives written from the input z (activations whose output does not determine z)
+D_ACT_FROM_Z = {}
+
+
 def d_act(name, a):
     return {"identity": 1.0, "relu": float(a > 0), "sigmoid": a * (1 - a), "tanh": 1 - a * a,
             "step": 0.0}[name]
@@ -43,7 +47,8 @@ def dense_forward(X, W, b, activation):
     return out
 
 
-def dense_backward(A_prev, W, D, activation_prev):
+def dense_backward(A_prev, W, D, activation_prev, Z_prev=None):
+    """The derivative from ``A_prev``, or from ``Z_prev`` for the activations written from z."""
     m, n_in = A_prev.shape
     n_out = W.shape[1]
     dW = np.zeros((n_in, n_out))
@@ -59,5 +64,8 @@ def dense_backward(A_prev, W, D, activation_prev):
         return dW, db, None
     for i in range(m):
         for p in range(n_in):
-            D_prev[i, p] *= d_act(activation_prev, float(A_prev[i, p]))
+            if activation_prev in D_ACT_FROM_Z:
+                D_prev[i, p] *= D_ACT_FROM_Z[activation_prev](float(Z_prev[i, p]))
+            else:
+                D_prev[i, p] *= d_act(activation_prev, float(A_prev[i, p]))
     return dW, db, D_prev

@@ -12,7 +12,8 @@ _ckernels = pytest.importorskip("fastnn._ckernels")
 
 def test_activation_and_loss_codes_match_the_c_header():
     assert _ckernels.CODES["activation"] == {a.name: a.code for a in ACTIVATIONS.values()}
-    assert _ckernels.HIDDEN == {a.name: a.hidden for a in ACTIVATIONS.values()}
+    assert _ckernels.FLAGS == {a.name: {"hidden": a.hidden, "needs_z": a.needs_z}
+                               for a in ACTIVATIONS.values()}
     assert _ckernels.CODES["loss"] == {loss.name: loss.code for loss in LOSSES.values()}
 
 
@@ -31,8 +32,9 @@ def test_optimizer_kinds_and_isas_match_the_c_header():
 def test_numba_takes_its_codes_from_the_table():
     numba_backend = pytest.importorskip("fastnn.backends.numba")
     for name in ACTIVATIONS:
-        assert getattr(numba_backend, name.upper()) == ACTIVATIONS[name].code
-    assert (numba_backend.MSE, numba_backend.BCE, numba_backend.CE) == tuple(
+        assert numba_backend.Act[name.upper()] == ACTIVATIONS[name].code
+    from fastnn.backends.numba import loss
+    assert (loss.MSE, loss.BCE, loss.CE) == tuple(
         LOSSES[n].code for n in ("mse", "binary_cross_entropy", "cross_entropy"))
 
 
@@ -44,10 +46,10 @@ def test_the_c_kernels_refuse_what_the_table_does_not_allow():
     with pytest.raises(ValueError, match="invalid argument"):
         _ckernels.dense_forward(X, W, b, unknown, np.empty((3, 2)))
     D = np.ones((3, 2))
-    for name, hidden in _ckernels.HIDDEN.items():
+    for name, flags in _ckernels.FLAGS.items():
         args = (X, W, D, ACTIVATIONS[name].code, np.empty((4, 2)), np.empty(2), np.empty((3, 4)))
-        if hidden:
-            _ckernels.dense_backward(*args)
+        if flags["hidden"]:
+            _ckernels.dense_backward(*args, 0, X)
         else:
             with pytest.raises(ValueError, match=f"{name} is for the output layer only"):
                 _ckernels.dense_backward(*args)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from fastnn.activations import TRAINABLE_ACTIVATIONS
 
 # every (output activation, loss) pairing a user would build: the three fused pairs and
 # pairs that go through the general chain rule
@@ -17,7 +18,9 @@ OUTPUT_PAIRS = [
     ("relu", "mse"),
     ("sigmoid", "cross_entropy"),
 ]
-HIDDEN = ["identity", "relu", "sigmoid", "tanh"]
+# every activation gradient descent can train, in hidden layers and as an output with mse
+HIDDEN = list(TRAINABLE_ACTIVATIONS)
+OUTPUT_PAIRS += [(a, "mse") for a in HIDDEN if (a, "mse") not in OUTPUT_PAIRS]
 
 
 def targets(rng, loss, n, m):

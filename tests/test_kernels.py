@@ -42,11 +42,11 @@ def test_reference_forward_matches_loops(shape, activation):
 def test_reference_backward_matches_loops(shape, activation_prev):
     m, n_in, n_out = shape
     rng = np.random.default_rng(1)
-    A = naive.dense_forward(rand(rng, m, 2), rand(rng, 2, n_in), rand(rng, n_in),
-                            activation_prev or "identity")
+    Z = naive.dense_forward(rand(rng, m, 2), rand(rng, 2, n_in), rand(rng, n_in), "identity")
+    A = np.vectorize(lambda z: naive.act(activation_prev or "identity", z))(Z)
     W, D = rand(rng, n_in, n_out), rand(rng, m, n_out)
-    got = kernels.dense_backward(A, W, D, activation_prev, backend=REF)
-    want = naive.dense_backward(A, W, D, activation_prev)
+    got = kernels.dense_backward(A, W, D, activation_prev, backend=REF, Z_prev=Z)
+    want = naive.dense_backward(A, W, D, activation_prev, Z)
     for g, w in zip(got, want):
         if w is None:
             assert g is None
@@ -76,14 +76,17 @@ def test_dense_forward(backend, dtype, shape, activation):
 def test_dense_backward(backend, dtype, shape, activation_prev):
     m, n_in, n_out = shape
     rng = np.random.default_rng(m * 7 + n_out)
-    A = kernels.dense_forward(rand(rng, m, 3), rand(rng, 3, n_in), rand(rng, n_in),
-                              activation_prev or "tanh", backend=REF).astype(dtype)
+    Z = kernels.dense_forward(rand(rng, m, 3), rand(rng, 3, n_in), rand(rng, n_in), "identity",
+                              backend=REF)
+    A = ACTIVATIONS[activation_prev or "tanh"].forward(Z).astype(dtype)
+    Z = Z.astype(dtype)
     W, D = rand(rng, n_in, n_out, dtype=dtype), rand(rng, m, n_out, dtype=dtype)
     dW = np.full((n_in, n_out), np.nan, dtype)
     db = np.full(n_out, np.nan, dtype)
     D_prev = np.full((m, n_in), np.nan, dtype)
-    got = kernels.dense_backward(A, W, D, activation_prev, dW, db, D_prev, backend=backend)
-    want = ref64(kernels.dense_backward, A, W, D, activation_prev)
+    got = kernels.dense_backward(A, W, D, activation_prev, dW, db, D_prev, backend=backend,
+                                 Z_prev=Z)
+    want = ref64(kernels.dense_backward, A, W, D, activation_prev, Z_prev=Z.astype(np.float64))
     assert got[0] is dW and got[1] is db
     np.testing.assert_allclose(dW, want[0], **tol(dtype, m))
     np.testing.assert_allclose(db, want[1], **tol(dtype, m))

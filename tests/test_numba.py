@@ -50,8 +50,9 @@ def test_forward_variants_agree(threads2, dtype, shape, activation):
     X, W, b = rand(rng, m, k, dtype=dtype), rand(rng, k, n, dtype=dtype), rand(rng, n, dtype=dtype)
     outs = [np.full((m, n), np.nan, dtype) for _ in range(2)]
     code = ACTIVATIONS[activation].code
-    nbk.FORWARD[SERIAL](X, W, b, code, outs[0])
-    nbk.FORWARD[PARALLEL](X, W, b, code, outs[1])
+    no_z = np.empty((0, 0), dtype)
+    nbk.FORWARD[SERIAL](X, W, b, code, outs[0], no_z)
+    nbk.FORWARD[PARALLEL](X, W, b, code, outs[1], no_z)
     np.testing.assert_array_equal(outs[0], outs[1])
     assert not np.isnan(outs[0]).any()
 
@@ -68,7 +69,7 @@ def test_backward_variants_agree(threads2, dtype, shape, activation_prev):
     for variant in (SERIAL, PARALLEL):
         dW, db = np.full((n_in, n_out), np.nan, dtype), np.full(n_out, np.nan, dtype)
         D_prev = np.full((m, n_in) if activation_prev else (0, 0), np.nan, dtype)
-        nbk.BACKWARD[variant](A, W, D, code, dW, db, D_prev)
+        nbk.BACKWARD[variant](A, W, D, code, dW, db, D_prev, A)
         results.append((dW, db, D_prev))
     for serial, parallel in zip(*results):
         np.testing.assert_array_equal(serial, parallel)
@@ -86,7 +87,8 @@ def test_loss_variants_agree(threads2, dtype, loss, activation):
     got = []
     for variant in (SERIAL, PARALLEL):
         D = np.full(Z.shape, np.nan, dtype)
-        risk = nbk.LOSS[variant](Z, Y, LOSSES[loss].code, ACTIVATIONS[activation].code, D,
+        act = ACTIVATIONS[activation]
+        risk = nbk.LOSS[variant](Z, Y, LOSSES[loss].code, act.code, act.needs_z, D,
                                  np.empty(301))
         got.append((risk, D))
     assert got[0][0] == got[1][0]
@@ -387,8 +389,8 @@ def test_compiled_kernels_compile_once_per_depth_and_dtype():
         net.forward(X)
 
     train = [sig for sig in nbk.TRAIN_EPOCH.signatures
-             if sig[0].count == 12 and sig[4].dtype == numba.float32]
-    assert len({(sig[4].mutable, sig[5].mutable, sig[6].mutable) for sig in train}) == len(train)
+             if sig[0].count == 14 and sig[5].dtype == numba.float32]
+    assert len({(sig[5].mutable, sig[6].mutable, sig[7].mutable) for sig in train}) == len(train)
     pred = [sig for sig in nbk.PREDICT.signatures
             if sig[0].count == 2 and sig[3].dtype == numba.float32]
     assert len({sig[3].mutable for sig in pred}) == len(pred) >= 1

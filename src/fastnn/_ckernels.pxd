@@ -13,7 +13,9 @@ cdef extern from "fastnn.h" nogil:
         FNN_TABLE_OPTIMIZER
         FNN_TABLE_ISA
     const char *fnn_code_name(int table, int code)
-    int fnn_act_hidden(int act)
+    int fnn_act_flags(int act)
+    enum: FNN_ACT_HIDDEN
+    enum: FNN_ACT_NEEDS_Z
     int fnn_best_isa()
     int fnn_get_isa()
     int fnn_set_isa(int isa)
@@ -47,17 +49,19 @@ cdef extern from "fastnn.h" nogil:
                      Py_ssize_t csa, const double *B, Py_ssize_t rsb, Py_ssize_t csb, double *C,
                      Py_ssize_t ldc, const fnn_epilogue_f64 *ep, int n_threads)
     int fnn_dense_forward_f32(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, const float *X,
-                              const float *W, const float *b, int act, float *out, int n_threads)
+                              const float *W, const float *b, int act, float *out, float *Z,
+                              int n_threads)
     int fnn_dense_forward_f64(Py_ssize_t m, Py_ssize_t k, Py_ssize_t n, const double *X,
-                              const double *W, const double *b, int act, double *out,
+                              const double *W, const double *b, int act, double *out, double *Z,
                               int n_threads)
     int fnn_dense_backward_f32(Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
-                               const float *A_prev, const float *W, const float *D, int act_prev,
-                               float *dW, float *db, float *D_prev, int n_threads)
-    int fnn_dense_backward_f64(Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
-                               const double *A_prev, const double *W, const double *D,
-                               int act_prev, double *dW, double *db, double *D_prev,
+                               const float *A_prev, const float *Z_prev, const float *W,
+                               const float *D, int act_prev, float *dW, float *db, float *D_prev,
                                int n_threads)
+    int fnn_dense_backward_f64(Py_ssize_t m, Py_ssize_t n_in, Py_ssize_t n_out,
+                               const double *A_prev, const double *Z_prev, const double *W,
+                               const double *D, int act_prev, double *dW, double *db,
+                               double *D_prev, int n_threads)
     int fnn_sgd_update_f32(Py_ssize_t size, float *param, const float *grad, double lr,
                            float *velocity, double momentum, int nesterov, double weight_decay)
     int fnn_sgd_update_f64(Py_ssize_t size, double *param, const double *grad, double lr,
@@ -91,14 +95,14 @@ cdef extern from "fnn_train.h" nogil:
                             float **W, float **b, const float *X, const float *Y, Py_ssize_t n,
                             const long long *indices, Py_ssize_t n_indices, Py_ssize_t batch_size,
                             fnn_optimizer *opt, float **state1, float **state2, float *Xb,
-                            float *Yb, float **A, float **D, float **dW, float **db,
+                            float *Yb, float **A, float **Z, float **D, float **dW, float **db,
                             int n_threads, double *mean_loss, Py_ssize_t *failed_step)
     int fnn_train_epoch_f64(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts, int loss,
                             double **W, double **b, const double *X, const double *Y,
                             Py_ssize_t n, const long long *indices, Py_ssize_t n_indices,
                             Py_ssize_t batch_size, fnn_optimizer *opt, double **state1,
-                            double **state2, double *Xb, double *Yb, double **A, double **D,
-                            double **dW, double **db, int n_threads, double *mean_loss,
+                            double **state2, double *Xb, double *Yb, double **A, double **Z,
+                            double **D, double **dW, double **db, int n_threads, double *mean_loss,
                             Py_ssize_t *failed_step)
     int fnn_predict_f32(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts,
                         const float **W, const float **b, Py_ssize_t m, const float *X,

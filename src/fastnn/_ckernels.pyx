@@ -36,7 +36,10 @@ def _table(int table):
 CODES = {"status": _table(FNN_TABLE_STATUS), "activation": _table(FNN_TABLE_ACTIVATION),
          "loss": _table(FNN_TABLE_LOSS), "optimizer": _table(FNN_TABLE_OPTIMIZER),
          "isa": _table(FNN_TABLE_ISA)}
-HIDDEN = {name: fnn_act_hidden(code) == 1 for name, code in CODES["activation"].items()}
+# the flags of each activation's row: allowed in hidden layers, derivative written from Z
+FLAGS = {name: {"hidden": bool(fnn_act_flags(code) & FNN_ACT_HIDDEN),
+                "needs_z": bool(fnn_act_flags(code) & FNN_ACT_NEEDS_Z)}
+         for name, code in CODES["activation"].items()}
 ISA_NAMES = tuple(sorted(CODES["isa"], key=CODES["isa"].get))  # ISA_NAMES[code]
 OPENMP = bool(fnn_openmp_enabled())
 
@@ -110,8 +113,9 @@ cdef inline int _threads(int n_threads) noexcept nogil:
 
 # -- dense layers --------------------------------------------------------------------------------
 
-def dense_forward(X, W, b, int act, out, int n_threads=0):
-    """``out = act(X @ W + b)``; all C-contiguous, one dtype; returns ``out``."""
+def dense_forward(X, W, b, int act, out, int n_threads=0, Z=None):
+    """``out = act(X @ W + b)``, and ``Z = X @ W + b`` when ``Z`` is given; all C-contiguous,
+    one dtype; returns ``out``."""
     cdef int t = _typenum(W)
     cdef cnp.ndarray w = _arr(W, t, 2, -1, -1, False, "W")
     cdef Py_ssize_t k = w.shape[0], n = w.shape[1]
@@ -120,6 +124,13 @@ def dense_forward(X, W, b, int act, out, int n_threads=0):
     cdef cnp.ndarray bb = _arr(b, t, 1, n, -1, False, "b")
     cdef cnp.ndarray o = _arr(out, t, 2, m, n, True, "out")
     _no_overlap(o, x, "out"); _no_overlap(o, w, "out"); _no_overlap(o, bb, "out")
+    cdef cnp.ndarray z
+    cdef void *pz = NULL
+    if Z is not None:
+        z = _arr(Z, t, 2, m, n, True, "Z")
+        for a, name in ((x, "Z"), (w, "Z"), (bb, "Z"), (o, "Z")):
+            _no_overlap(z, a, name)
+        pz = cnp.PyArray_DATA(z)
     cdef int status
     cdef void *px = cnp.PyArray_DATA(x)
     cdef void *pw = cnp.PyArray_DATA(w)
@@ -129,19 +140,20 @@ def dense_forward(X, W, b, int act, out, int n_threads=0):
         fnn_call_begin()
         if t == cnp.NPY_FLOAT32:
             status = fnn_dense_forward_f32(m, k, n, <float *>px, <float *>pw, <float *>pb, act,
-                                           <float *>po, _threads(n_threads))
+                                           <float *>po, <float *>pz, _threads(n_threads))
         else:
             status = fnn_dense_forward_f64(m, k, n, <double *>px, <double *>pw, <double *>pb, act,
-                                           <double *>po, _threads(n_threads))
+                                           <double *>po, <double *>pz, _threads(n_threads))
         fnn_call_end()
     if status != FNN_OK:
         _raise(status, "dense_forward")
     return out
 
 
-def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
+def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0, Z_prev=None):
     """``dW = A_prev.T @ D``, ``db = colsum(D)``, and when ``act_prev >= 0``
-    ``D_prev = (D @ W.T) * act_prev'(A_prev)``."""
+    ``D_prev = (D @ W.T) * act_prev'(A_prev)`` (``act_prev'(Z_prev)`` for an activation whose
+    derivative is written from its input)."""
     cdef int t = _typenum(W)
     cdef cnp.ndarray w = _arr(W, t, 2, -1, -1, False, "W")
     cdef Py_ssize_t n_in = w.shape[0], n_out = w.shape[1]
@@ -150,19 +162,28 @@ def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
     cdef cnp.ndarray a = _arr(A_prev, t, 2, m, n_in, False, "A_prev")
     cdef cnp.ndarray gw = _arr(dW, t, 2, n_in, n_out, True, "dW")
     cdef cnp.ndarray gb = _arr(db, t, 1, n_out, -1, True, "db")
-    cdef cnp.ndarray dp = None
+    cdef cnp.ndarray dp = None, zp = None
     cdef void *pdp = NULL
+    cdef void *pzp = NULL
     for o, name in ((gw, "dW"), (gb, "db")):
         _no_overlap(o, a, name); _no_overlap(o, w, name); _no_overlap(o, d, name)
     _no_overlap(gw, gb, "db")
     if act_prev >= 0:
-        if fnn_act_hidden(act_prev) == 0:
+        flags = fnn_act_flags(act_prev)
+        if flags >= 0 and not flags & FNN_ACT_HIDDEN:
             name = fnn_code_name(FNN_TABLE_ACTIVATION, act_prev).decode()
             raise ValueError(f"{name} is for the output layer only")
         dp = _arr(D_prev, t, 2, m, n_in, True, "D_prev")
         for o in (a, w, d, gw, gb):
             _no_overlap(dp, o, "D_prev")
         pdp = cnp.PyArray_DATA(dp)
+        if flags >= 0 and flags & FNN_ACT_NEEDS_Z:
+            if Z_prev is None:
+                name = fnn_code_name(FNN_TABLE_ACTIVATION, act_prev).decode()
+                raise ValueError(f"the derivative of {name} needs Z_prev")
+            zp = _arr(Z_prev, t, 2, m, n_in, False, "Z_prev")
+            _no_overlap(dp, zp, "D_prev")
+            pzp = cnp.PyArray_DATA(zp)
     cdef void *pa = cnp.PyArray_DATA(a)
     cdef void *pw = cnp.PyArray_DATA(w)
     cdef void *pd = cnp.PyArray_DATA(d)
@@ -172,12 +193,12 @@ def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0):
     with nogil:
         fnn_call_begin()
         if t == cnp.NPY_FLOAT32:
-            status = fnn_dense_backward_f32(m, n_in, n_out, <float *>pa, <float *>pw, <float *>pd,
-                                            act_prev, <float *>pgw, <float *>pgb, <float *>pdp,
-                                            _threads(n_threads))
+            status = fnn_dense_backward_f32(m, n_in, n_out, <float *>pa, <float *>pzp,
+                                            <float *>pw, <float *>pd, act_prev, <float *>pgw,
+                                            <float *>pgb, <float *>pdp, _threads(n_threads))
         else:
-            status = fnn_dense_backward_f64(m, n_in, n_out, <double *>pa, <double *>pw,
-                                            <double *>pd, act_prev, <double *>pgw,
+            status = fnn_dense_backward_f64(m, n_in, n_out, <double *>pa, <double *>pzp,
+                                            <double *>pw, <double *>pd, act_prev, <double *>pgw,
                                             <double *>pgb, <double *>pdp, _threads(n_threads))
         fnn_call_end()
     if status != FNN_OK:
@@ -361,7 +382,7 @@ cdef int _distinct(list arrays) except -1:
 
 def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
                 Py_ssize_t batch_size, dict opt, list state1, list state2, Xb, Yb, list A,
-                list D, list dW, list db, int n_threads=0):
+                list Z, list D, list dW, list db, int n_threads=0):
     """One epoch of minibatch training in C (see csrc/fnn_train.h).
 
     Returns ``(mean_loss, failed_step, applied, t)``: ``failed_step`` is -1, or the 0-based step
@@ -397,6 +418,7 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
         param_shapes += [(net.sizes[l], net.sizes[l + 1]), (net.sizes[l + 1],)]
     keep = []
     cdef void **pA = NULL
+    cdef void **pZ = NULL
     cdef void **pD = NULL
     cdef void **pdW = NULL
     cdef void **pdb = NULL
@@ -413,6 +435,7 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
     cdef Py_ssize_t n_idx = cnp.PyArray_DIM(idx, 0)
     try:
         pA = _pointers(A, t, layer_rows, False, "A", keep)
+        pZ = _pointers(Z, t, layer_rows, True, "Z", keep)
         pD = _pointers(D, t, layer_rows, False, "D", keep)
         pdW = _pointers(dW, t, param_shapes[0::2], False, "dW", keep)
         pdb = _pointers(db, t, param_shapes[1::2], False, "db", keep)
@@ -426,7 +449,8 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
                                              <float **>net.b, <float *>px, <float *>py, n, pidx,
                                              n_idx, batch_size, &o, <float **>ps1,
                                              <float **>ps2, <float *>pxb, <float *>pyb,
-                                             <float **>pA, <float **>pD, <float **>pdW,
+                                             <float **>pA, <float **>pZ, <float **>pD,
+                                             <float **>pdW,
                                              <float **>pdb, _threads(n_threads), &mean_loss,
                                              &failed)
             else:
@@ -434,12 +458,13 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
                                              <double **>net.b, <double *>px, <double *>py, n,
                                              pidx, n_idx, batch_size, &o, <double **>ps1,
                                              <double **>ps2, <double *>pxb, <double *>pyb,
-                                             <double **>pA, <double **>pD, <double **>pdW,
+                                             <double **>pA, <double **>pZ, <double **>pD,
+                                             <double **>pdW,
                                              <double **>pdb, _threads(n_threads), &mean_loss,
                                              &failed)
             fnn_call_end()
     finally:
-        PyMem_Free(pA); PyMem_Free(pD); PyMem_Free(pdW); PyMem_Free(pdb)
+        PyMem_Free(pA); PyMem_Free(pZ); PyMem_Free(pD); PyMem_Free(pdW); PyMem_Free(pdb)
         PyMem_Free(ps1); PyMem_Free(ps2)
     if status == FNN_EDIVERGED or status == FNN_EDIVERGED_APPLIED:
         return float("nan"), failed, status == FNN_EDIVERGED_APPLIED, o.t

@@ -2,8 +2,9 @@
 
 Design
 ------
-``fastnn/backends/numba.py`` builds every kernel through :func:`jit`, so the flags below are the
-only place where compilation options are chosen (the stumpy / pynndescent habit).
+The modules of ``fastnn/backends/numba/`` build every kernel through :func:`jit` (and
+:func:`variants`), so the flags below are the only place where compilation options are chosen
+(the stumpy / pynndescent habit).
 
 Cache directory. Numba caches compiled code in ``__pycache__`` next to the source unless
 ``NUMBA_CACHE_DIR`` is set, and an installed package's directory may be read-only. When the user
@@ -35,7 +36,7 @@ __all__ = [
     "CACHE", "PARALLEL", "FASTMATH_PRODUCT", "FASTMATH_EXACT",
     "PARALLEL_MIN_EPILOGUE", "PARALLEL_MIN_EPILOGUE_EXP", "PARALLEL_MIN_LOSS",
     "PARALLEL_MIN_UPDATE",
-    "cache_dir", "jit",
+    "cache_dir", "jit", "variants",
 ]
 
 
@@ -125,3 +126,10 @@ def jit(func, *, parallel=False, fastmath=False, name=None):
         return numba.njit(**options)(func)
     with _numba_cache_dir(cache_dir()):
         return numba.njit(**options)(func)
+
+
+def variants(func, fastmath):
+    """(serial, parallel) compiled copies of one Python function."""
+    name = func.__name__
+    return (jit(func, fastmath=fastmath, name=name + "_serial"),
+            jit(func, fastmath=fastmath, parallel=True, name=name + "_parallel"))

@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "Activation", "get_activation", "HIDDEN_ACTIVATIONS"]
+__all__ = ["ACTIVATIONS", "Activation", "get_activation", "HIDDEN_ACTIVATIONS",
+           "TRAINABLE_ACTIVATIONS"]
 
 
 def _identity(Z, out):
@@ -82,8 +83,10 @@ class Activation:
     name: str
     code: int  # FNN_<NAME> in csrc/fastnn.h, the switch of the compiled kernels
     _forward: Callable
-    derivative: Callable | None  # from the output A; None when not element-wise
+    derivative: Callable | None  # from A (from Z when needs_z); None when not element-wise
     hidden: bool = True  # allowed in hidden layers
+    needs_z: bool = False  # the derivative is written from the input Z, not the output A
+    gradient: bool = True  # False: its derivative is 0 everywhere (trained by other rules)
 
     def forward(self, Z, out=None):
         """``act(Z)``, written into ``out`` when given (``out`` may be ``Z``)."""
@@ -92,11 +95,14 @@ class Activation:
         with np.errstate(under="ignore"):  # e^-z rounding to 0 is the right answer here
             return self._forward(Z, out)
 
-    def backward(self, A, G):
-        """``dR/dZ`` from the output ``A`` and ``G = dR/dA``."""
+    def backward(self, A, G, Z=None):
+        """``dR/dZ`` from the output ``A`` (and the input ``Z`` when ``needs_z``) and
+        ``G = dR/dA``."""
+        if self.needs_z and Z is None:
+            raise ValueError(f"the derivative of {self.name} is written from Z: pass Z")
         with np.errstate(under="ignore"):  # tiny products round to 0, as in the kernels
             if self.derivative is not None:
-                return G * self.derivative(A)
+                return G * self.derivative(Z if self.needs_z else A)
             # softmax: J^T G with J = diag(A) - A A^T, row by row
             return A * (G - np.sum(G * A, axis=1, keepdims=True))
 
@@ -108,12 +114,14 @@ ACTIVATIONS = {
         Activation("relu", 1, _relu, _d_relu),
         Activation("sigmoid", 2, _sigmoid, _d_sigmoid),
         Activation("tanh", 3, _tanh, _d_tanh),
-        Activation("step", 4, _step, _d_step),
+        Activation("step", 4, _step, _d_step, gradient=False),
         Activation("softmax", 5, _softmax, None, hidden=False),
     )
 }
 
 HIDDEN_ACTIVATIONS = tuple(name for name, a in ACTIVATIONS.items() if a.hidden)
+# the hidden activations that gradient descent can train (the command line's choices)
+TRAINABLE_ACTIVATIONS = tuple(name for name in HIDDEN_ACTIVATIONS if ACTIVATIONS[name].gradient)
 
 
 def get_activation(name, *, hidden=False):

@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from .activations import TRAINABLE_ACTIVATIONS
+
 BUNDLED = ("digits", "iris", "breast_cancer", "wine")
 
 
@@ -64,8 +66,7 @@ def build_parser():
     train.add_argument("--task", choices=("auto", "classification", "regression"),
                        default="auto")
     train.add_argument("--hidden", type=_ints, default=[128], help="hidden sizes, e.g. 128,64")
-    train.add_argument("--activation", default="relu",
-                       choices=("relu", "tanh", "sigmoid", "identity"))
+    train.add_argument("--activation", default="relu", choices=TRAINABLE_ACTIVATIONS)
     train.add_argument("--epochs", type=_positive(int), default=30)
     train.add_argument("--batch-size", type=_positive(int), default=32)
     train.add_argument("--lr", type=_positive(float), default=None,

@@ -84,10 +84,12 @@ def dense_forward(X, W, b, activation="relu", out=None, backend="auto"):
 
 
 def dense_backward(A_prev, W, D, activation_prev="relu", dW=None, db=None, D_prev=None,
-                   backend="auto"):
+                   backend="auto", Z_prev=None):
     """``dW = A_prev.T @ D``, ``db = colsum(D)`` and ``D_prev = (D @ W.T) * act'(A_prev)``.
 
     ``activation_prev=None`` (the first layer) skips ``D_prev`` and returns ``None`` for it.
+    An activation whose derivative is written from its input (``needs_z`` in ``ACTIVATIONS``)
+    takes it from ``Z_prev``, the previous layer's ``A_prev`` before its activation.
 
     Returns
     -------
@@ -112,7 +114,16 @@ def dense_backward(A_prev, W, D, activation_prev="relu", dW=None, db=None, D_pre
     db = _out(db, "db", (n_out,), dtype)
     if activation_prev is not None:
         D_prev = _out(D_prev, "D_prev", (m, n_in), dtype)
-    return backend.dense_backward(A_prev, W, D, activation_prev, dW, db, D_prev)
+        if get_activation(activation_prev).needs_z:
+            if Z_prev is None:
+                raise ValueError(f"the derivative of {activation_prev} is written from Z_prev: "
+                                 "pass the previous layer's input to its activation")
+            Z_prev = _as(Z_prev, "Z_prev", dtype, 2)
+            if Z_prev.shape != (m, n_in):
+                raise ValueError(f"Z_prev must have shape {(m, n_in)}, got {Z_prev.shape}")
+        else:
+            Z_prev = None
+    return backend.dense_backward(A_prev, W, D, activation_prev, dW, db, D_prev, Z_prev)
 
 
 def loss_and_delta(Z, Y, loss="cross_entropy", activation="softmax", D=None, backend="auto"):

@@ -143,7 +143,7 @@ def loss_and_delta(Z, Y, loss, activation, D=None):
             delta = (A - Y) * (loss.delta_scale / n)
         else:
             risk = loss.value(A, Y) / n
-            delta = act.backward(A, loss.grad(A, Y) / n)
+            delta = act.backward(A, loss.grad(A, Y) / n, Z)
     if D is None:
         D = np.empty_like(Z)
     D[...] = delta

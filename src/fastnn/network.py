@@ -16,7 +16,7 @@ import numpy as np
 from . import persistence
 from ._validation import check_dtype, check_positive_int, check_X, check_Y
 from .activations import get_activation
-from .backends import get_backend
+from .backends import get_backend, z_buffers
 from .losses import get_loss
 from .optim import check_optimizer
 from .training import History, Trainer
@@ -119,26 +119,29 @@ class Network:
     predict = forward
 
     def _outputs(self, X):
+        """Every layer's output (the last: the logits) and the Z buffers (``z_buffers``)."""
         outs = [np.empty((X.shape[0], n), self.dtype) for n in self.sizes[1:]]
-        return self.backend.forward_train(self.weights, self.biases, self.activations, X, outs)
+        zs = z_buffers(self.sizes, self.activations, X.shape[0], self.dtype)
+        self.backend.forward_train(self.weights, self.biases, self.activations, X, outs, zs)
+        return outs, zs
 
     def loss(self, X, Y):
         """The empirical risk ``R_n = (1/n) sum_i loss(f(x_i), y_i)``, a float."""
         X, Y = self._check_XY(X, Y)
-        outs = self._outputs(X)
+        outs, _ = self._outputs(X)
         risk, _ = self.backend.loss_and_delta(outs[-1], Y, self.loss_name, self.output_activation)
         return risk
 
     def gradients(self, X, Y):
         """``[(dW, db), ...]`` per layer: the exact gradient of ``loss(X, Y)``."""
         X, Y = self._check_XY(X, Y)
-        outs = self._outputs(X)
+        outs, zs = self._outputs(X)
         deltas = [np.empty_like(a) for a in outs]
         self.backend.loss_and_delta(outs[-1], Y, self.loss_name, self.output_activation,
                                     D=deltas[-1])
         dW = [np.empty_like(W) for W in self.weights]
         db = [np.empty_like(b) for b in self.biases]
-        self.backend.backward(self.weights, self.activations, X, outs, deltas, dW, db)
+        self.backend.backward(self.weights, self.activations, X, outs, zs, deltas, dW, db)
         return list(zip(dW, db))
 
     # -- training ------------------------------------------------------------------------------
@@ -196,7 +199,7 @@ class Network:
                 history.loss.append(mean_loss)
                 history.epoch_time.append(time.perf_counter() - start)
                 if validation_data is not None:
-                    outs = self._outputs(X_val)
+                    outs, _ = self._outputs(X_val)
                     val, _ = self.backend.loss_and_delta(outs[-1], Y_val, self.loss_name,
                                                          self.output_activation)
                     history.val_loss.append(val)

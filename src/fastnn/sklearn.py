@@ -14,6 +14,10 @@ and outputs while fastnn's ``mse`` sums over outputs without the half, so the re
 with half the learning rate (the same steps as scikit-learn) and reports scikit-learn's value;
 ``alpha`` is the L2 penalty ``alpha / (2 n_batch) ||W||^2`` per batch, i.e. a weight decay of
 ``alpha / batch_size`` on the weights.
+
+``activation`` takes scikit-learn's names (``"logistic"`` for fastnn's sigmoid) and, beyond
+them, every other activation fastnn can train by gradient descent (``TRAINABLE_ACTIVATIONS``,
+e.g. ``"gelu"``): a documented extension, since scikit-learn has no such choice.
 """
 
 import warnings
@@ -30,14 +34,17 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from ._config import num_threads
 from ._validation import as_kernel_array
+from .activations import TRAINABLE_ACTIVATIONS
+from .backends import z_buffers
 from .network import Network
 from .training import Trainer
 from .optim import SGD, Adam
 
 __all__ = ["MLPClassifier", "MLPRegressor", "Perceptron", "LogisticRegression"]
 
-# scikit-learn's activation names -> fastnn's
+# activation names -> fastnn's: scikit-learn's, then fastnn's other trainable ones
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_ACTIVATIONS.update({a: a for a in TRAINABLE_ACTIVATIONS if a not in _ACTIVATIONS.values()})
 _OUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
 _SOLVERS = ("lbfgs", "sgd", "adam")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
@@ -260,6 +267,7 @@ class _BaseMLP(BaseEstimator):
         splits = np.cumsum(sizes)[:-1]
         n = X.shape[0]
         outs = [np.empty((n, k), net.dtype) for k in net.sizes[1:]]
+        zs = z_buffers(net.sizes, net.activations, n, net.dtype)
         deltas = [np.empty_like(a) for a in outs]
         dW = [np.empty_like(W) for W in net.weights]
         db = [np.empty_like(b) for b in net.biases]
@@ -268,10 +276,10 @@ class _BaseMLP(BaseEstimator):
         def loss_and_grad(theta):
             for p, chunk, shape in zip(params, np.split(theta, splits), shapes):
                 p[...] = chunk.reshape(shape)
-            backend.forward_train(net.weights, net.biases, net.activations, X, outs)
+            backend.forward_train(net.weights, net.biases, net.activations, X, outs, zs)
             risk, _ = backend.loss_and_delta(outs[-1], Y, net.loss_name, net.output_activation,
                                              D=deltas[-1])
-            backend.backward(net.weights, net.activations, X, outs, deltas, dW, db)
+            backend.backward(net.weights, net.activations, X, outs, zs, deltas, dW, db)
             grads = [g * scale + self.alpha * W / n for g, W in zip(dW, net.weights)]
             grads += [g * scale for g in db]
             value = risk * scale + self._penalty(n)

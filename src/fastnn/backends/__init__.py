@@ -6,10 +6,10 @@ is simply not available, and ``unavailable_backends()`` says why.
 
 import importlib
 
-from .base import Backend, DivergenceError, Workspace
+from .base import Backend, DivergenceError, Workspace, z_buffers
 
 __all__ = [
-    "Backend", "DivergenceError", "Workspace", "BACKENDS",
+    "Backend", "DivergenceError", "Workspace", "BACKENDS", "z_buffers",
     "available_backends", "get_backend", "unavailable_backends",
 ]
 

@@ -17,7 +17,7 @@ import numpy as np
 from ..activations import get_activation
 from ..losses import loss_and_delta as _reference_loss_and_delta
 
-__all__ = ["Backend", "DivergenceError", "Workspace", "diverged"]
+__all__ = ["Backend", "DivergenceError", "Workspace", "diverged", "z_buffers"]
 
 
 class DivergenceError(FloatingPointError):
@@ -41,21 +41,40 @@ def diverged(epoch, step, partly_applied=False):
     return exc
 
 
+def z_buffers(sizes, activations, rows, dtype):
+    """Per layer, a ``(rows, n)`` buffer for its input to the activation ``Z`` where a hidden
+    layer's activation has its derivative written from ``Z`` (``needs_z``), else ``None``. The
+    output layer's ``Z`` is its logits, which the outputs hold already."""
+    return [np.empty((rows, n), dtype)
+            if layer < len(activations) - 1 and get_activation(act).needs_z else None
+            for layer, (n, act) in enumerate(zip(sizes[1:], activations))]
+
+
 class Workspace:
     """Buffers for training on batches of up to ``batch_size`` rows, allocated once per fit.
 
     ``A[l]`` holds layer ``l``'s outputs (the logits ``Z`` for the output layer), ``D[l]`` its
     delta ``dR/dZ``, ``dW[l]``/``db[l]`` its gradients; ``X``/``Y`` hold the gathered batch.
+    ``z_for(activations)`` gives the buffers of the layers' inputs to their activations where a
+    derivative is written from them (``z_buffers``), allocated at first use.
     """
 
     def __init__(self, sizes, batch_size, dtype):
         self.batch_size = batch_size
+        self.sizes = list(sizes)
         self.X = np.empty((batch_size, sizes[0]), dtype)
         self.Y = np.empty((batch_size, sizes[-1]), dtype)
         self.A = [np.empty((batch_size, n), dtype) for n in sizes[1:]]
+        self._Z = {}
         self.D = [np.empty((batch_size, n), dtype) for n in sizes[1:]]
         self.dW = [np.empty((i, o), dtype) for i, o in zip(sizes[:-1], sizes[1:])]
         self.db = [np.empty(o, dtype) for o in sizes[1:]]
+
+    def z_for(self, activations):
+        key = tuple(activations)
+        if key not in self._Z:
+            self._Z[key] = z_buffers(self.sizes, key, self.batch_size, self.X.dtype)
+        return self._Z[key]
 
 
 class Backend:
@@ -66,17 +85,21 @@ class Backend:
 
     # -- one dense layer -----------------------------------------------------------------------
 
-    def dense_forward(self, X, W, b, activation, out=None):
-        """``out = act(X @ W + b)``."""
-        Z = np.matmul(X, W, out=out)
-        Z += b
-        return get_activation(activation).forward(Z, out=Z)
+    def dense_forward(self, X, W, b, activation, out=None, Z=None):
+        """``out = act(X @ W + b)``; ``Z``, when given, receives ``X @ W + b`` too."""
+        Zout = np.matmul(X, W, out=out)
+        Zout += b
+        if Z is not None:
+            Z[...] = Zout
+        return get_activation(activation).forward(Zout, out=Zout)
 
-    def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None):
+    def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None,
+                       Z_prev=None):
         """``dW = A_prev.T @ D``, ``db = colsum(D)``, ``D_prev = (D @ W.T) * act'(A_prev)``.
 
-        ``D_prev`` is not computed (and ``None`` is returned for it) when ``activation_prev``
-        is ``None``: the first layer has no delta to pass back.
+        The derivative is taken from ``Z_prev`` (the previous layer's input to its activation)
+        for an activation that ``needs_z``. ``D_prev`` is not computed (and ``None`` is returned
+        for it) when ``activation_prev`` is ``None``: the first layer has no delta to pass back.
         """
         dW = np.matmul(A_prev.T, D, out=dW)
         db = np.sum(D, axis=0, out=db)
@@ -84,7 +107,7 @@ class Backend:
             return dW, db, None
         act = get_activation(activation_prev, hidden=True)
         D_prev = np.matmul(D, W.T, out=D_prev)
-        D_prev *= act.derivative(A_prev)
+        D_prev[...] = act.backward(A_prev, D_prev, Z_prev)
         return dW, db, D_prev
 
     def loss_and_delta(self, Z, Y, loss, activation, D=None):
@@ -129,21 +152,24 @@ class Backend:
             A = self.dense_forward(A, W, b, act)
         return A
 
-    def forward_train(self, weights, biases, activations, X, outs):
-        """Forward pass keeping every layer's output in ``outs``; the last holds the logits."""
+    def forward_train(self, weights, biases, activations, X, outs, zs):
+        """Forward pass keeping every layer's output in ``outs`` (the last holds the logits) and,
+        where ``zs[layer]`` is not None, its input to the activation there (``z_buffers``)."""
         A = X
         last = len(weights) - 1
         for layer, (W, b, act) in enumerate(zip(weights, biases, activations)):
-            A = self.dense_forward(A, W, b, "identity" if layer == last else act, out=outs[layer])
+            A = self.dense_forward(A, W, b, "identity" if layer == last else act, out=outs[layer],
+                                   Z=zs[layer] if layer < last else None)
         return outs
 
-    def backward(self, weights, activations, X, outs, deltas, dW, db):
+    def backward(self, weights, activations, X, outs, zs, deltas, dW, db):
         """The delta recursion: from ``deltas[-1] = dR/dZ[L]``, fill ``dW``, ``db``, ``deltas``."""
         for layer in range(len(weights) - 1, -1, -1):
             A_prev = outs[layer - 1] if layer > 0 else X
             act_prev = activations[layer - 1] if layer > 0 else None
             self.dense_backward(A_prev, weights[layer], deltas[layer], act_prev, dW[layer],
-                                db[layer], deltas[layer - 1] if layer > 0 else None)
+                                db[layer], deltas[layer - 1] if layer > 0 else None,
+                                zs[layer - 1] if layer > 0 else None)
 
     def train_epoch(self, weights, biases, activations, loss, X, Y, indices, batch_size,
                     optimizer, state, workspace, lr, epoch=0):
@@ -169,12 +195,13 @@ class Backend:
             np.take(X, idx, axis=0, out=Xb)
             np.take(Y, idx, axis=0, out=Yb)
             outs = [a[:s] for a in ws.A]
+            zs = [None if z is None else z[:s] for z in ws.z_for(activations)]
             deltas = [d[:s] for d in ws.D]
-            self.forward_train(weights, biases, activations, Xb, outs)
+            self.forward_train(weights, biases, activations, Xb, outs, zs)
             risk, _ = self.loss_and_delta(outs[-1], Yb, loss, activations[-1], D=deltas[-1])
             if not np.isfinite(risk):
                 raise diverged(epoch, step)
-            self.backward(weights, activations, Xb, outs, deltas, ws.dW, ws.db)
+            self.backward(weights, activations, Xb, outs, zs, deltas, ws.dW, ws.db)
             if not all(np.all(np.isfinite(g)) for g in grads):
                 raise diverged(epoch, step)
             optimizer.step(self, params, grads, state, lr, decays)

@@ -27,13 +27,14 @@ class CythonBackend(Backend):
     name = "cython"
     uses_blas = False
 
-    def dense_forward(self, X, W, b, activation, out=None):
+    def dense_forward(self, X, W, b, activation, out=None, Z=None):
         if out is None:
             out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
         return _ckernels.dense_forward(X, W, b, ACTIVATIONS[activation].code, out,
-                                       get_num_threads())
+                                       get_num_threads(), Z)
 
-    def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None):
+    def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None,
+                       Z_prev=None):
         if dW is None:
             dW = np.empty_like(W)
         if db is None:
@@ -44,7 +45,7 @@ class CythonBackend(Backend):
             code = ACTIVATIONS[activation_prev].code
             if D_prev is None:
                 D_prev = np.empty_like(A_prev)
-        _ckernels.dense_backward(A_prev, W, D, code, dW, db, D_prev, get_num_threads())
+        _ckernels.dense_backward(A_prev, W, D, code, dW, db, D_prev, get_num_threads(), Z_prev)
         return dW, db, (None if activation_prev is None else D_prev)
 
     def loss_and_delta(self, Z, Y, loss, activation, D=None):
@@ -80,7 +81,8 @@ class CythonBackend(Backend):
         codes = [ACTIVATIONS[a].code for a in activations]
         mean_loss, failed, applied, t = _ckernels.train_epoch(
             weights, biases, codes, LOSSES[loss].code, X, Y, indices, batch_size, args, state1,
-            state2, ws.X, ws.Y, ws.A, ws.D, ws.dW, ws.db, get_num_threads())
+            state2, ws.X, ws.Y, ws.A, ws.z_for(activations), ws.D, ws.dW, ws.db,
+            get_num_threads())
         if "t" in state:
             state["t"] = t
         if failed >= 0:

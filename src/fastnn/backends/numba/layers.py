@@ -1,0 +1,112 @@
+"""One dense layer, forward and backward, as Numba kernels (serial and parallel variants).
+
+Design
+------
+The product is ``np.dot`` inside ``@njit`` (SciPy's BLAS, with the transposes ``A_prev.T`` /
+``W.T`` passed as flags, no copy); right after it, one pass over the output rows (still in L2)
+adds the bias and applies the activation, or multiplies the derivative. ``db`` is the column sum
+of ``D`` in the same kernel as ``dW``, each parallel task owning a block of columns and summing
+the rows in order, so every thread count gives the same sums.
+"""
+
+import numpy as np
+from numba import prange
+
+from ... import _numba_config as cfg
+from .maths import Act, act1, const, dact1, expneg
+
+__all__ = ["FORWARD", "BACKWARD", "NO_ACTIVATION", "act_row", "softmax_row", "deriv_row"]
+
+NO_ACTIVATION = -1  # dense_backward of the first layer: no D_prev
+COL_BLOCK = 64  # columns of db per parallel task
+
+
+def _act_row(act, c, b):
+    """``c = act(c + b)`` for one output row (act not softmax)."""
+    for j in range(c.shape[0]):
+        c[j] = act1(act, c[j] + b[j])
+
+
+def _act_row_z(act, c, b, z):
+    """``z = c + b`` and ``c = act(z)`` for one output row (act not softmax)."""
+    for j in range(c.shape[0]):
+        z[j] = c[j] + b[j]
+    for j in range(c.shape[0]):
+        c[j] = act1(act, z[j])
+
+
+def _softmax_row(c, b):
+    """``c = softmax(c + b)``, max-subtracted."""
+    n = c.shape[0]
+    for j in range(n):
+        c[j] = c[j] + b[j]
+    mx = c[0]
+    for j in range(1, n):
+        mx = c[j] if c[j] > mx else mx
+    s = const(c, 0.0)
+    for j in range(n):
+        e = expneg(c[j] - mx)
+        c[j] = e
+        s += e
+    s = const(c, 1.0) / s
+    for j in range(n):
+        c[j] *= s
+
+
+def _deriv_row(act, c, x):
+    """``c *= act'(x)``, ``x`` the layer's output (or its input, for a ``needs_z`` row)."""
+    for j in range(c.shape[0]):
+        c[j] = c[j] * dact1(act, x[j])
+
+
+def _dense_forward(X, W, b, act, out, Z):
+    """``out = act(X @ W + b)``, and ``Z = X @ W + b`` when ``Z`` has rows."""
+    m = out.shape[0]
+    if m == 0 or out.shape[1] == 0:
+        return
+    np.dot(X, W, out)  # BLAS; k = 0 gives zeros
+    if act == Act.SOFTMAX:
+        for i in prange(m):
+            softmax_row(out[i], b)
+    elif Z.shape[0]:
+        for i in prange(m):
+            act_row_z(act, out[i], b, Z[i])
+    else:
+        for i in prange(m):
+            act_row(act, out[i], b)
+
+
+def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
+    """``dW``, ``db`` and (``act_prev >= 0``) ``D_prev = (D @ W.T) * act_prev'(X_deriv)``, where
+    ``X_deriv`` is ``A_prev``, or the previous layer's ``Z`` for a ``needs_z`` activation."""
+    m = D.shape[0]
+    n_out = D.shape[1]
+    n_in = A_prev.shape[1]
+    if n_in > 0 and n_out > 0:
+        np.dot(A_prev.T, D, dW)  # BLAS splits dW into blocks of its own; m = 0 gives zeros
+    zero = const(db, 0.0)
+    for blk in prange((n_out + COL_BLOCK - 1) // COL_BLOCK):  # db: each task owns its columns
+        j0 = blk * COL_BLOCK
+        j1 = min(j0 + COL_BLOCK, n_out)
+        acc = db[j0:j1]
+        for j in range(acc.shape[0]):
+            acc[j] = zero
+        for i in range(m):  # rows in order: the same sums for any thread count
+            row = D[i, j0:j1]
+            for j in range(acc.shape[0]):
+                acc[j] += row[j]
+    if act_prev >= 0 and m > 0 and n_in > 0:
+        np.dot(D, W.T, D_prev)
+        if act_prev != Act.IDENTITY:
+            for i in prange(m):
+                deriv_row(act_prev, D_prev[i], X_deriv[i])
+
+
+# row helpers are inlined into the kernels (Numba compiles them once per dtype)
+act_row = cfg.jit(_act_row, fastmath=cfg.FASTMATH_PRODUCT)
+act_row_z = cfg.jit(_act_row_z, fastmath=cfg.FASTMATH_PRODUCT)
+softmax_row = cfg.jit(_softmax_row, fastmath=cfg.FASTMATH_PRODUCT)
+deriv_row = cfg.jit(_deriv_row, fastmath=cfg.FASTMATH_PRODUCT)
+
+FORWARD = cfg.variants(_dense_forward, cfg.FASTMATH_PRODUCT)
+BACKWARD = cfg.variants(_dense_backward, cfg.FASTMATH_PRODUCT)

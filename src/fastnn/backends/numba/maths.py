@@ -1,0 +1,277 @@
+"""Scalar maths of the Numba kernels: exp, the activations and their derivatives.
+
+Design
+------
+The formulas and constants of ``csrc/act.template.c``, so that both compiled backends compute the
+same values: ``exp`` by Cody-Waite reduction, a Taylor polynomial and ``2^n`` assembled in the
+exponent bits (LLVM vectorises it; libm's scalar calls would dominate an exp-based epilogue);
+``tanh`` in float32 by the same rational minimax approximation as C, in float64 by a Taylor
+polynomial near 0 and ``exp`` elsewhere; ``sigmoid`` from ``exp(-|z|)``, which never overflows.
+Each helper is an ``@overload`` specialised per dtype, with its constants in that dtype.
+
+The activations are one case each in ``act1`` (forward) and ``dact1`` (derivative, from the
+output ``a``, or from the input ``z`` for the rows of ``ACTIVATIONS`` that say ``needs_z``). The
+kernels call them inside their loops; the activation code is the same for the whole loop, so
+LLVM moves the branch out of it (loop unswitching) and vectorises each case, which needs
+``error_model="numpy"`` (``_numba_config.jit``): the Python error model's division checks would
+keep the loop scalar.
+"""
+
+import enum
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload
+
+from ...activations import ACTIVATIONS
+
+__all__ = ["Act", "act1", "dact1", "const", "eps", "expneg"]
+
+# the activation codes, from the table: Act.RELU == ACTIVATIONS["relu"].code
+Act = enum.IntEnum("Act", {name.upper(): a.code for name, a in ACTIVATIONS.items()})
+
+
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    if bits != types.int32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(types.int32), codegen
+
+
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    if bits != types.int64:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+def const(a, value):
+    """``value`` in the element type of the array ``a`` (a compile-time constant)."""
+
+
+@overload(const, inline="always")
+def _const_impl(a, value):
+    if isinstance(a, types.Array) and a.dtype == types.float32:
+        return lambda a, value: np.float32(value)
+    return lambda a, value: np.float64(value)
+
+
+def eps(a):
+    """The machine epsilon of the element type of the array ``a``."""
+
+
+@overload(eps, inline="always")
+def _eps_impl(a):
+    e = np.finfo(np.float32 if a.dtype == types.float32 else np.float64).eps
+    return lambda a: e
+
+
+def expneg(x):
+    """``exp(x)`` for ``x <= 0`` (NaN propagates); 0 below -87 (float) / -708 (double)."""
+
+
+_F32 = dict(lo=np.float32(-87.0), magic=np.float32(12582912.0),
+            log2e=np.float32(1.4426950408889634), ln2_hi=np.float32(0.693359375),
+            ln2_lo=np.float32(-2.12194440e-4))
+_P32 = tuple(np.float32(c) for c in (1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0))
+_F64 = dict(lo=-708.0, magic=6755399441055744.0, log2e=1.4426950408889634,
+            ln2_hi=6.93147180369123816490e-01, ln2_lo=1.90821492927058770002e-10)
+_P64 = (1 / 6227020800, 1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 / 40320,
+        1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)
+
+
+@overload(expneg, inline="always")
+def _expneg_impl(x):
+    if x == types.float32:
+        lo, magic, log2e, hi, lo2 = (_F32[k] for k in ("lo", "magic", "log2e", "ln2_hi", "ln2_lo"))
+        c0, c1, c2, c3, c4, c5, c6, c7 = _P32
+        bias = np.int32(127)
+
+        def impl(x):
+            xc = lo if x < lo else x
+            kf = xc * log2e + magic
+            nf = kf - magic
+            r = xc - nf * hi
+            r = r - nf * lo2
+            scale = _f32_from_bits(np.int32((np.int32(nf) + bias) << 23))
+            p = c0
+            p = p * r + c1
+            p = p * r + c2
+            p = p * r + c3
+            p = p * r + c4
+            p = p * r + c5
+            p = p * r + c6
+            p = p * r + c7
+            y = p * scale
+            return np.float32(0.0) if x < lo else y
+
+        return impl
+    if x == types.float64:
+        lo, magic, log2e, hi, lo2 = (_F64[k] for k in ("lo", "magic", "log2e", "ln2_hi", "ln2_lo"))
+        c = _P64
+
+        def impl(x):
+            xc = lo if x < lo else x
+            kf = xc * log2e + magic
+            nf = kf - magic
+            r = xc - nf * hi
+            r = r - nf * lo2
+            scale = _f64_from_bits(np.int64((np.int64(nf) + 1023) << 52))
+            p = c[0]
+            p = p * r + c[1]
+            p = p * r + c[2]
+            p = p * r + c[3]
+            p = p * r + c[4]
+            p = p * r + c[5]
+            p = p * r + c[6]
+            p = p * r + c[7]
+            p = p * r + c[8]
+            p = p * r + c[9]
+            p = p * r + c[10]
+            p = p * r + c[11]
+            p = p * r + c[12]
+            p = p * r + c[13]
+            y = p * scale
+            return 0.0 if x < lo else y
+
+        return impl
+    return None
+
+
+def tanh1(z):
+    """``tanh(z)``: float32 the rational approximation of C, float64 Taylor / exp."""
+
+
+# float32: odd rational minimax approximation on [-7.9, 7.9], max relative error 4e-7
+_R32_CLAMP = np.float32(7.90531110763549805)
+_R32_P = tuple(np.float32(c) for c in (
+    -2.76076847742355e-16, 2.00018790482477e-13, -8.60467152213735e-11, 5.12229709037114e-08,
+    1.48572235717979e-05, 6.37261928875436e-04, 4.89352455891786e-03))
+_R32_Q = tuple(np.float32(c) for c in (
+    1.19825839466702e-06, 1.18534705686654e-04, 2.26843463243900e-03, 4.89352518554385e-03))
+# float64: tanh(z)/z - 1 = z^2 P(z^2) for |z| < 0.4
+_T64 = (2.6147711512907546e-06, -6.451689215655431e-06, 1.5918905069328964e-05,
+        -3.927832388331683e-05, 9.691537956929451e-05, -0.00023912911424355248,
+        0.000590027440945586, -0.0014558343870513183, 0.003592128036572481,
+        -0.008863235529902197, 0.021869488536155203, -0.05396825396825397,
+        0.13333333333333333, -0.3333333333333333)
+
+
+@overload(tanh1, inline="always")
+def _tanh1_impl(z):
+    if z == types.float32:
+        clamp, small = _R32_CLAMP, np.float32(0.0004)
+        p0, p1, p2, p3, p4, p5, p6 = _R32_P
+        q0, q1, q2, q3 = _R32_Q
+
+        def impl(z):
+            zc = clamp if z > clamp else (-clamp if z < -clamp else z)
+            z2 = zc * zc
+            p = p0
+            p = p * z2 + p1
+            p = p * z2 + p2
+            p = p * z2 + p3
+            p = p * z2 + p4
+            p = p * z2 + p5
+            p = p * z2 + p6
+            p = p * zc
+            q = q0
+            q = q * z2 + q1
+            q = q * z2 + q2
+            q = q * z2 + q3
+            y = p / q
+            az = -z if z < 0 else z
+            return z if az < small else y  # also keeps NaN
+
+        return impl
+    if z == types.float64:
+        coef = _T64
+
+        def impl(z):
+            az = -z if z < 0 else z
+            z2 = z * z
+            p = coef[0]
+            for q in range(1, len(coef)):
+                p = p * z2 + coef[q]
+            small = z * z2 * p + z
+            t = expneg(-2.0 * az)
+            big = (1.0 - t) / (1.0 + t)
+            big = -big if z < 0 else big
+            return small if az < 0.4 else big
+
+        return impl
+    return None
+
+
+def sigmoid1(z):
+    """``1/(1+e^-z)``, stable for any ``z``: ``e = exp(-|z|)`` never overflows."""
+
+
+@overload(sigmoid1, inline="always")
+def _sigmoid1_impl(z):
+    if z not in (types.float32, types.float64):
+        return None
+    one = np.float32(1) if z == types.float32 else 1.0
+
+    def impl(z):
+        az = -z if z < 0 else z
+        e = expneg(-az)
+        s = one / (one + e)
+        return e * s if z < 0 else s
+
+    return impl
+
+
+def act1(act, z):
+    """``act(z)`` for an elementwise activation (softmax: ``z``)."""
+
+
+@overload(act1, inline="always")
+def _act1_impl(act, z):
+    T = np.float32 if z == types.float32 else np.float64
+    zero, one = T(0), T(1)
+
+    def impl(act, z):
+        if act == Act.RELU:
+            return zero if z < zero else z  # NaN stays NaN
+        if act == Act.SIGMOID:
+            return sigmoid1(z)
+        if act == Act.TANH:
+            return tanh1(z)
+        if act == Act.STEP:
+            return one if z > zero else zero
+        return z
+
+    return impl
+
+
+def dact1(act, x):
+    """``act'`` from ``x``: the output ``a``, or the input ``z`` for a ``needs_z`` row."""
+
+
+@overload(dact1, inline="always")
+def _dact1_impl(act, x):
+    T = np.float32 if x == types.float32 else np.float64
+    zero, one = T(0), T(1)
+
+    def impl(act, x):
+        if act == Act.RELU:
+            return one if x > zero else zero
+        if act == Act.SIGMOID:
+            return x * (one - x)
+        if act == Act.TANH:
+            return one - x * x
+        if act == Act.STEP:
+            return zero
+        return one
+
+    return impl
