@@ -59,10 +59,12 @@ enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
     X(MSE, 0, "mse")                                                                             \
     X(BCE, 1, "binary_cross_entropy")                                                            \
     X(CE, 2, "cross_entropy")
-/* Optimizers of the training epoch (fnn_train.h). */
+/* Optimizers (fnn_optimizer below): X(NAME, code, "python name", moments), moments the state
+   buffers a parameter needs: 1 = m only (SGD's velocity, NULL when momentum is 0), 2 = m and v
+   (Adam's first and second moments).  The rule of each is its case in optim.c / optim.template.c. */
 #define FNN_OPTIMIZERS(X)                                                                        \
-    X(SGD, 0, "sgd")                                                                             \
-    X(ADAM, 1, "adam")
+    X(SGD, 0, "sgd", 1)                                                                          \
+    X(ADAM, 1, "adam", 2)
 /* Micro-kernel families (isa.c). */
 #define FNN_ISAS(X)                                                                              \
     X(PORTABLE, 0, "portable")                                                                   \
@@ -72,7 +74,7 @@ enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
 #define FNN_ENUM_STATUS(name, code, str) FNN_##name = code,
 #define FNN_ENUM_ACT(name, code, str, flags, forward, derivative) FNN_##name = code,
 #define FNN_ENUM_LOSS(name, code, str) FNN_LOSS_##name = code,
-#define FNN_ENUM_OPT(name, code, str) FNN_OPT_##name = code,
+#define FNN_ENUM_OPT(name, code, str, moments) FNN_OPT_##name = code,
 #define FNN_ENUM_ISA(name, code, str) FNN_ISA_##name = code,
 enum { FNN_STATUSES(FNN_ENUM_STATUS) };
 enum { FNN_ACTIVATIONS(FNN_ENUM_ACT) };
@@ -85,6 +87,7 @@ enum { FNN_ISAS(FNN_ENUM_ISA) };
 enum { FNN_TABLE_STATUS, FNN_TABLE_ACTIVATION, FNN_TABLE_LOSS, FNN_TABLE_OPTIMIZER, FNN_TABLE_ISA };
 const char *fnn_code_name(int table, int code);
 int fnn_act_flags(int act);
+int fnn_opt_moments(int kind); /* the FNN_OPTIMIZERS row's moments; -1: no such optimizer */
 enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2, FNN_EP_TILE_FN = 3 };
 
 /* CPU dispatch: the widest micro-kernel the CPU supports is chosen at first use
@@ -174,20 +177,26 @@ int fnn_dense_backward_f64(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const d
                            const double *Z_prev, const double *W, const double *D, int act_prev,
                            double *dW, double *db, double *D_prev, int n_threads);
 
-/* One pass over `size` parameters, in place:  g = grad + weight_decay*param;
-   if velocity == NULL (momentum must be 0): param -= lr*g
-   else v = momentum*v - lr*g; param += v (heavy ball) or param += momentum*v - lr*g (nesterov) */
-int fnn_sgd_update_f32(ptrdiff_t size, float *param, const float *grad, double lr, float *velocity,
-                       double momentum, int nesterov, double weight_decay);
-int fnn_sgd_update_f64(ptrdiff_t size, double *param, const double *grad, double lr, double *velocity,
-                       double momentum, int nesterov, double weight_decay);
+/* An optimizer: its kind (FNN_OPT_*) and hyperparameters, one struct for every kind. */
+typedef struct {
+    int kind;
+    double lr, weight_decay;       /* L2 weight decay added to the gradient */
+    double momentum; int nesterov; /* SGD */
+    double beta1, beta2, eps;      /* Adam */
+    long long t;                   /* steps taken before this one (Adam's bias correction) */
+} fnn_optimizer;
 
-/* Adam, in place; step t >= 1 (bias correction 1-beta^t):  g = grad + wd*param;
-   m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; param -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps) */
-int fnn_adam_update_f32(ptrdiff_t size, float *param, const float *grad, float *m, float *v,
-                        long long t, double lr, double beta1, double beta2, double eps, double weight_decay);
-int fnn_adam_update_f64(ptrdiff_t size, double *param, const double *grad, double *m, double *v,
-                        long long t, double lr, double beta1, double beta2, double eps, double weight_decay);
+/* One step on `size` parameters, in place, with their state m and v (each NULL where the
+   kind's FNN_OPTIMIZERS row and momentum say it is not used), as step number opt->t + 1:
+     SGD:  g = grad + wd param;  param -= lr g  (momentum 0), or  m = momentum m - lr g;
+           param += m (heavy ball) or param += momentum m - lr g (Nesterov)
+     Adam: g = grad + wd param;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+           param -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+   opt->t is not changed.  FNN_EINVAL: size < 0, NULL where needed, an unknown kind. */
+int fnn_update_f32(const fnn_optimizer *opt, ptrdiff_t size, float *param, const float *grad,
+                   float *m, float *v);
+int fnn_update_f64(const fnn_optimizer *opt, ptrdiff_t size, double *param, const double *grad,
+                   double *m, double *v);
 
 #ifdef __cplusplus
 }

@@ -117,25 +117,25 @@ const fnn_ctx *fnn_ctx_current(void);
 void *fnn_buffer_get(int slot, size_t bytes);
 void fnn_buffer_done(int slot, void *p);
 
-/* One optimizer step's rule with its scalars worked out once (optim.template.c): applied by
-   fnn_sgd_update / fnn_adam_update, and by the training epoch to each tile of a weight gradient
-   as the GEMM produces it.  SGD: state s1 = velocity (NULL when momentum is 0); Adam: s1 = m,
-   s2 = v, step = lr / (1 - beta1^t), ibc2 = 1 / (1 - beta2^t). */
+/* An optimizer step's rule, with its scalars worked out once from an fnn_optimizer (optim.c):
+   applied by fnn_update, and by the training epoch to each tile of a weight gradient as the
+   GEMM produces it.  fnn_rule_make: FNN_EINVAL for an unknown kind; `decay` 0 drops the weight
+   decay (the biases); `step` is the step number (opt->t + 1). */
 typedef struct {
-    int adam, nesterov;
-    double lr, momentum, wd;          /* SGD (wd also for Adam) */
-    double beta1, beta2, step, ibc2, eps;  /* Adam */
+    int kind, nesterov;
+    double lr, wd, momentum;              /* the hyperparameters, as given */
+    double beta1, beta2, eps, step, ibc2; /* Adam: step = lr / (1 - beta1^t), ibc2 = 1 / (1 - beta2^t) */
 } fnn_rule;
-void fnn_rule_sgd(fnn_rule *r, double lr, double momentum, int nesterov, double weight_decay);
-void fnn_rule_adam(fnn_rule *r, long long t, double lr, double beta1, double beta2, double eps,
-                   double weight_decay);
-/* One step on the rows x cols block of param (and of the state arrays s1, s2 at the same
+int fnn_rule_make(fnn_rule *r, const fnn_optimizer *opt, long long step, int decay);
+/* Whether the rule reads and writes the state m and v. */
+int fnn_rule_uses_m(const fnn_rule *r);
+int fnn_rule_uses_v(const fnn_rule *r);
+/* One step on the rows x cols block of param (and of the state arrays m, v at the same
    offsets, row stride ldw) along grad (row stride ldg). */
 void fnn_rule_apply_f32(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, float *param,
-                        ptrdiff_t ldw, const float *grad, ptrdiff_t ldg, float *s1, float *s2);
+                        ptrdiff_t ldw, const float *grad, ptrdiff_t ldg, float *m, float *v);
 void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, double *param,
-                        ptrdiff_t ldw, const double *grad, ptrdiff_t ldg, double *s1,
-                        double *s2);
+                        ptrdiff_t ldw, const double *grad, ptrdiff_t ldg, double *m, double *v);
 
 /* Minimum flop count (2*m*n*k) before the GEMM uses more than one thread. */
 #ifndef FNN_PAR_MIN_FLOPS

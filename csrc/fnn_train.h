@@ -8,7 +8,7 @@
 #ifndef FNN_TRAIN_H
 #define FNN_TRAIN_H
 
-#include "fastnn.h" /* the statuses and FNN_OPT_* */
+#include "fastnn.h" /* the statuses and fnn_optimizer */
 
 /* FNN_EDIVERGED: a step produced a non-finite loss or bias gradient, and nothing of it was
    applied.  FNN_EDIVERGED_APPLIED: a tile of a weight gradient was not finite; it was not
@@ -16,23 +16,14 @@
    the optimizer state from before the epoch and replays up to the step (training is
    deterministic). */
 
-/* Optimizer hyperparameters; `t` (Adam's step count) is read and advanced. */
-typedef struct {
-    int kind;          /* FNN_OPT_SGD or FNN_OPT_ADAM */
-    double lr, weight_decay;       /* weight decay applies to the weights, not the biases */
-    double momentum; int nesterov; /* SGD */
-    double beta1, beta2, eps;      /* Adam */
-    long long t;
-} fnn_optimizer;
-
 /* One epoch: batch j holds the samples indices[j*S .. min((j+1)*S, n_indices)) with
  * S = batch_size; each gets the forward pass, the fused loss and output delta, the delta
  * recursion and one optimizer step.
  *   IN      L, sizes[L+1], acts[L], loss (FNN_LOSS_*), X [n x sizes[0]], Y [n x sizes[L]],
  *           indices[n_indices] (each in [0, n)), batch_size >= 1
- *   IN/OUT  W[L], b[L]; state1[2L], state2[2L] per parameter in the order W0, b0, W1, b1, ...
- *           (SGD: state1 = velocity or NULL when momentum == 0; Adam: state1 = m, state2 = v);
- *           opt->t
+ *   IN/OUT  W[L], b[L]; m[2L], v[2L], the optimizer's state per parameter in the order W0, b0,
+ *           W1, b1, ... (NULL where fnn_update needs none); opt->t, advanced once per step.
+ *           Weight decay applies to the weights, not the biases.
  *   SCRATCH Xb [S x sizes[0]], Yb [S x sizes[L]], A[L], D[L] [S x sizes[l+1]],
  *           Z[L] [S x sizes[l+1]] for the hidden layers whose activation has FNN_ACT_NEEDS_Z
  *           (the other entries may be NULL), dW[L], db[L] shaped like W, b
@@ -43,15 +34,15 @@ typedef struct {
 int fnn_train_epoch_f32(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                         float *const *W, float *const *b, const float *X, const float *Y,
                         ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,
-                        ptrdiff_t batch_size, fnn_optimizer *opt, float *const *state1,
-                        float *const *state2, float *Xb, float *Yb, float *const *A,
+                        ptrdiff_t batch_size, fnn_optimizer *opt, float *const *m,
+                        float *const *v, float *Xb, float *Yb, float *const *A,
                         float *const *Z, float *const *D, float *const *dW, float *const *db,
                         int n_threads, double *mean_loss, ptrdiff_t *failed_step);
 int fnn_train_epoch_f64(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                         double *const *W, double *const *b, const double *X, const double *Y,
                         ptrdiff_t n, const long long *indices, ptrdiff_t n_indices,
-                        ptrdiff_t batch_size, fnn_optimizer *opt, double *const *state1,
-                        double *const *state2, double *Xb, double *Yb, double *const *A,
+                        ptrdiff_t batch_size, fnn_optimizer *opt, double *const *m,
+                        double *const *v, double *Xb, double *Yb, double *const *A,
                         double *const *Z, double *const *D, double *const *dW, double *const *db,
                         int n_threads, double *mean_loss, ptrdiff_t *failed_step);
 

@@ -1,29 +1,52 @@
-/* optim.c -- instantiates the parameter updates for float and double (see optim.template.c). */
+/* optim.c -- the optimizers' rules: their scalars (here), their loops for float and double
+ * (optim.template.c).
+ *
+ * Design
+ * ------
+ * An optimizer is one fnn_optimizer (kind and hyperparameters); fnn_rule_make works out what a
+ * step needs once (Adam's bias corrections), so that the loops, applied to a whole parameter
+ * or to one tile of a weight gradient at a time, do only the elementwise work.  Adding an
+ * optimizer is its row in FNN_OPTIMIZERS (fastnn.h), its case here and its loop in
+ * optim.template.c.
+ */
 #include <math.h>
 #include <string.h>
 
 #include "fnn_internal.h"
 
-void fnn_rule_sgd(fnn_rule *r, double lr, double momentum, int nesterov, double weight_decay)
+int fnn_rule_make(fnn_rule *r, const fnn_optimizer *opt, long long step, int decay)
 {
     memset(r, 0, sizeof *r);
-    r->lr = lr;
-    r->momentum = momentum;
-    r->nesterov = nesterov;
-    r->wd = weight_decay;
+    r->kind = opt->kind;
+    r->lr = opt->lr;
+    r->wd = decay ? opt->weight_decay : 0.0;
+    switch (opt->kind) {
+    case FNN_OPT_SGD:
+        r->momentum = opt->momentum;
+        r->nesterov = opt->nesterov;
+        return FNN_OK;
+    case FNN_OPT_ADAM:
+        if (step < 1)
+            return FNN_EINVAL;
+        r->beta1 = opt->beta1;
+        r->beta2 = opt->beta2;
+        r->eps = opt->eps;
+        r->step = opt->lr / (1.0 - pow(opt->beta1, (double)step));
+        r->ibc2 = 1.0 / (1.0 - pow(opt->beta2, (double)step));
+        return FNN_OK;
+    }
+    return FNN_EINVAL;
 }
 
-void fnn_rule_adam(fnn_rule *r, long long t, double lr, double beta1, double beta2, double eps,
-                   double weight_decay)
+int fnn_rule_uses_m(const fnn_rule *r)
 {
-    memset(r, 0, sizeof *r);
-    r->adam = 1;
-    r->beta1 = beta1;
-    r->beta2 = beta2;
-    r->step = lr / (1.0 - pow(beta1, (double)t));
-    r->ibc2 = 1.0 / (1.0 - pow(beta2, (double)t));
-    r->eps = eps;
-    r->wd = weight_decay;
+    const int moments = fnn_opt_moments(r->kind);
+    return moments >= 2 || (moments == 1 && r->momentum != 0.0);
+}
+
+int fnn_rule_uses_v(const fnn_rule *r)
+{
+    return fnn_opt_moments(r->kind) >= 2;
 }
 
 #define FNN_T float

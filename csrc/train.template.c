@@ -46,7 +46,7 @@ static int TFN(fnn_check_net)(ptrdiff_t L, const ptrdiff_t *sizes, const int *ac
 /* What the tile function of one layer's weight gradient needs. */
 typedef struct {
     const fnn_rule *rule;
-    T *param, *s1, *s2; /* the layer's W and its optimizer state (s1, s2 may be NULL) */
+    T *param, *m, *v; /* the layer's W and its optimizer state (m, v may be NULL) */
     ptrdiff_t ld;       /* their row stride: the layer's outputs */
     int *bad;           /* set when a tile is not finite */
 } TFN(fnn_tile_update_ctx);
@@ -69,8 +69,8 @@ static void TFN(fnn_tile_update)(void *ctx, T *c, ptrdiff_t ldc, ptrdiff_t i, pt
         *u->bad = 1;
         return;
     }
-    TFN(fnn_rule_apply)(u->rule, mr, nr, u->param + o, u->ld, c, ldc, u->s1 ? u->s1 + o : NULL,
-                        u->s2 ? u->s2 + o : NULL);
+    TFN(fnn_rule_apply)(u->rule, mr, nr, u->param + o, u->ld, c, ldc, u->m ? u->m + o : NULL,
+                        u->v ? u->v + o : NULL);
 }
 
 /* Xb, Yb = the rows idx[0..s) of X and Y; by all threads when there is a lot to copy */
@@ -103,21 +103,16 @@ static void TFN(fnn_gather)(ptrdiff_t s, ptrdiff_t n_in, ptrdiff_t n_out, const 
 static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                                 T *const *W, T *const *b, const T *X, const T *Y,
                                 const long long *indices, ptrdiff_t n_indices,
-                                ptrdiff_t batch_size, fnn_optimizer *opt, T *const *state1,
-                                T *const *state2, T *Xb, T *Yb, T *const *A,
+                                ptrdiff_t batch_size, fnn_optimizer *opt, T *const *m,
+                                T *const *v, T *Xb, T *Yb, T *const *A,
                                 T *const *Z, T *const *D, T *const *dW, T *const *db,
                                 int n_threads, double *mean_loss, ptrdiff_t *failed_step)
 {
     const ptrdiff_t n_in = sizes[0], n_out = sizes[L];
-    const int momentum_or_adam = opt->kind == FNN_OPT_ADAM || opt->momentum != 0.0;
     fnn_rule rule_w, rule_b;
     ptrdiff_t l, step, start;
     double total = 0.0;
-    int status, bad = 0;
-    if (opt->kind == FNN_OPT_SGD) {
-        fnn_rule_sgd(&rule_w, opt->lr, opt->momentum, opt->nesterov, opt->weight_decay);
-        fnn_rule_sgd(&rule_b, opt->lr, opt->momentum, opt->nesterov, 0.0);
-    }
+    int status, bad = 0, uses_m, uses_v;
     for (step = 0, start = 0; start < n_indices; ++step, start += batch_size) {
         const ptrdiff_t s = n_indices - start < batch_size ? n_indices - start : batch_size;
         /* asked again each step: calls that start or end meanwhile change the share */
@@ -175,19 +170,18 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
         }
         /* the update: each weight gradient's tiles as the GEMM finishes them (weight decay on
            the weights only), then the biases */
-        if (opt->kind == FNN_OPT_ADAM) {
-            opt->t += 1;
-            fnn_rule_adam(&rule_w, opt->t, opt->lr, opt->beta1, opt->beta2, opt->eps,
-                          opt->weight_decay);
-            fnn_rule_adam(&rule_b, opt->t, opt->lr, opt->beta1, opt->beta2, opt->eps, 0.0);
-        }
+        opt->t += 1;
+        fnn_rule_make(&rule_w, opt, opt->t, 1);
+        fnn_rule_make(&rule_b, opt, opt->t, 0);
+        uses_m = fnn_rule_uses_m(&rule_w);
+        uses_v = fnn_rule_uses_v(&rule_w);
         for (l = L - 1; l >= 0; --l) {
             TFN(fnn_tile_update_ctx) u;
             TFN(fnn_epilogue) e;
             u.rule = &rule_w;
             u.param = W[l];
-            u.s1 = momentum_or_adam ? state1[2 * l] : NULL;
-            u.s2 = opt->kind == FNN_OPT_ADAM ? state2[2 * l] : NULL;
+            u.m = uses_m ? m[2 * l] : NULL;
+            u.v = uses_v ? v[2 * l] : NULL;
             u.ld = sizes[l + 1];
             u.bad = &bad;
             memset(&e, 0, sizeof e);
@@ -206,8 +200,8 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
         }
         for (l = 0; l < L; ++l)
             TFN(fnn_rule_apply)(&rule_b, 1, sizes[l + 1], b[l], sizes[l + 1], db[l],
-                                sizes[l + 1], momentum_or_adam ? state1[2 * l + 1] : NULL,
-                                opt->kind == FNN_OPT_ADAM ? state2[2 * l + 1] : NULL);
+                                sizes[l + 1], uses_m ? m[2 * l + 1] : NULL,
+                                uses_v ? v[2 * l + 1] : NULL);
         total += risk * (double)s;
     }
     *mean_loss = n_indices ? total / (double)n_indices : 0.0;
@@ -217,23 +211,22 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
 int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, int loss,
                          T *const *W, T *const *b, const T *X, const T *Y, ptrdiff_t n,
                          const long long *indices, ptrdiff_t n_indices, ptrdiff_t batch_size,
-                         fnn_optimizer *opt, T *const *state1, T *const *state2, T *Xb, T *Yb,
+                         fnn_optimizer *opt, T *const *m, T *const *v, T *Xb, T *Yb,
                          T *const *A, T *const *Z, T *const *D, T *const *dW, T *const *db,
                          int n_threads, double *mean_loss, ptrdiff_t *failed_step)
 {
     ptrdiff_t l, r;
+    fnn_rule rule;
     if (!TFN(fnn_check_net)(L, sizes, acts) || !W || !b || !X || !Y || !indices || !opt
-        || !state1 || !state2 || !Xb || !Yb || !A || !Z || !D || !dW || !db || !mean_loss
+        || !m || !v || !Xb || !Yb || !A || !Z || !D || !dW || !db || !mean_loss
         || !failed_step || n < 1 || n_indices < 0 || batch_size < 1
-        || (opt->kind != FNN_OPT_SGD && opt->kind != FNN_OPT_ADAM))
+        || fnn_rule_make(&rule, opt, opt->t + 1, 1) != FNN_OK)
         return FNN_EINVAL;
     for (l = 0; l < L; ++l)
         if (!W[l] || !b[l] || !A[l] || !D[l] || !dW[l] || !db[l]
             || (l < L - 1 && (fnn_act_flags(acts[l]) & FNN_ACT_NEEDS_Z) && !Z[l])
-            || (opt->kind == FNN_OPT_ADAM && (!state1[2 * l] || !state2[2 * l]
-                                              || !state1[2 * l + 1] || !state2[2 * l + 1]))
-            || (opt->kind == FNN_OPT_SGD && opt->momentum != 0.0
-                && (!state1[2 * l] || !state1[2 * l + 1])))
+            || (fnn_rule_uses_m(&rule) && (!m[2 * l] || !m[2 * l + 1]))
+            || (fnn_rule_uses_v(&rule) && (!v[2 * l] || !v[2 * l + 1])))
             return FNN_EINVAL;
     for (r = 0; r < n_indices; ++r)
         if (indices[r] < 0 || indices[r] >= n)
@@ -241,7 +234,7 @@ int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, i
 
     *failed_step = -1;
     return TFN(fnn_epoch_steps)(L, sizes, acts, loss, W, b, X, Y, indices, n_indices,
-                                batch_size, opt, state1, state2, Xb, Yb, A, Z, D, dW, db,
+                                batch_size, opt, m, v, Xb, Yb, A, Z, D, dW, db,
                                 n_threads, mean_loss, failed_step);
 }
 

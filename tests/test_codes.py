@@ -4,8 +4,8 @@
 import numpy as np
 import pytest
 
-import fastnn
 from fastnn import ACTIVATIONS, LOSSES
+from fastnn.optim import OPTIMIZERS
 
 _ckernels = pytest.importorskip("fastnn._ckernels")
 
@@ -18,10 +18,13 @@ def test_activation_and_loss_codes_match_the_c_header():
 
 
 def test_optimizer_kinds_and_isas_match_the_c_header():
+    assert _ckernels.CODES["optimizer"] == {name: cls.code for name, cls in OPTIMIZERS.items()}
+    assert _ckernels.MOMENTS == {name: len(cls.slots) for name, cls in OPTIMIZERS.items()}
     params = [np.zeros((2, 2))]
-    kinds = {opt.kernel_args(0.1, opt.init_state(params))[0]["kind"]
-             for opt in (fastnn.SGD(0.1), fastnn.SGD(0.1, momentum=0.9), fastnn.Adam())}
-    assert kinds == set(_ckernels.CODES["optimizer"])
+    for cls in OPTIMIZERS.values():
+        opt = cls()
+        args = opt.kernel_args(0.1, opt.init_state(params))[0]
+        assert args["kind"] == cls.kind and args["lr"] == 0.1 and args["t"] == 0
     assert _ckernels.ISA_NAMES == tuple(sorted(_ckernels.CODES["isa"],
                                                key=_ckernels.CODES["isa"].get))
     assert _ckernels.best_isa() in _ckernels.ISA_NAMES
@@ -33,7 +36,8 @@ def test_numba_takes_its_codes_from_the_table():
     numba_backend = pytest.importorskip("fastnn.backends.numba")
     for name in ACTIVATIONS:
         assert numba_backend.Act[name.upper()] == ACTIVATIONS[name].code
-    from fastnn.backends.numba import loss
+    from fastnn.backends.numba import loss, optimizers
+    assert optimizers.KIND == _ckernels.CODES["optimizer"]
     assert (loss.MSE, loss.BCE, loss.CE) == tuple(
         LOSSES[n].code for n in ("mse", "binary_cross_entropy", "cross_entropy"))
 

@@ -15,6 +15,7 @@ import pytest
 import fastnn
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from fastnn.losses import LOSSES
+from fastnn.optim import OPTIMIZERS
 
 if "numba" not in fastnn.available_backends():
     pytest.skip("the numba backend is not available", allow_module_level=True)
@@ -95,22 +96,27 @@ def test_loss_variants_agree(threads2, dtype, loss, activation):
     np.testing.assert_array_equal(got[0][1], got[1][1])
 
 
-@pytest.mark.parametrize("mode", [0, 1, 2], ids=["plain", "momentum", "nesterov"])
-def test_update_variants_agree(threads2, dtype, mode):
+UPDATE_OPTIMIZERS = {
+    "plain": fastnn.SGD(0.1, weight_decay=0.01),
+    "momentum": fastnn.SGD(0.1, momentum=0.9, weight_decay=0.01),
+    "nesterov": fastnn.SGD(0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    **{name: cls(weight_decay=0.01) for name, cls in OPTIMIZERS.items() if name != "sgd"},
+}
+
+
+@pytest.mark.parametrize("name", list(UPDATE_OPTIMIZERS))
+def test_update_variants_agree(threads2, dtype, name):
+    from fastnn.backends.numba.optimizers import hyper
+    opt = UPDATE_OPTIMIZERS[name]
     rng = np.random.default_rng(8)
     size = 3 * nbk.CHUNK + 17
-    w0, g, v0 = (rand(rng, size, dtype=dtype) for _ in range(3))
-    sgd, adam = [], []
+    w0, g, m0 = (rand(rng, size, dtype=dtype) for _ in range(3))
+    got = []
     for variant in (SERIAL, PARALLEL):
-        w, v = w0.copy(), v0.copy()
-        nbk.SGD[variant](w, g, 0.1, v, 0.9, mode, 0.01)
-        sgd.append((w, v))
-        w, m, v = w0.copy(), v0.copy(), np.abs(v0)
-        nbk.ADAM[variant](w, g, m, v, 0.9, 0.999, 0.01, 2.0, 1e-8, 0.01)
-        adam.append((w, m, v))
-    for a, b in zip(*sgd):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(*adam):
+        w, m, v = w0.copy(), m0.copy(), np.abs(m0)
+        nbk.UPDATE[variant](w, g, m, v, *hyper(opt.hyperparameters(0.01, 1)))
+        got.append((w, m, v))
+    for a, b in zip(*got):
         np.testing.assert_array_equal(a, b)
 
 
@@ -149,7 +155,7 @@ def test_backend_results_do_not_depend_on_the_threshold(monkeypatch, threads2, d
 
 def test_warmup_compiles_both_dtypes():
     assert nbk.warmup() >= (24 if cfg.PARALLEL else 12)
-    for dispatchers in (nbk.FORWARD, nbk.BACKWARD, nbk.LOSS, nbk.SGD, nbk.ADAM):
+    for dispatchers in (nbk.FORWARD, nbk.BACKWARD, nbk.LOSS, nbk.UPDATE):
         for dispatcher in dispatchers if cfg.PARALLEL else dispatchers[:1]:
             dtypes = {sig[0].dtype for sig in dispatcher.signatures}
             assert {numba.float32, numba.float64} <= dtypes, dispatcher

@@ -14,6 +14,7 @@ cdef extern from "fastnn.h" nogil:
         FNN_TABLE_ISA
     const char *fnn_code_name(int table, int code)
     int fnn_act_flags(int act)
+    int fnn_opt_moments(int kind)
     enum: FNN_ACT_HIDDEN
     enum: FNN_ACT_NEEDS_Z
     int fnn_best_isa()
@@ -62,16 +63,16 @@ cdef extern from "fastnn.h" nogil:
                                const double *A_prev, const double *Z_prev, const double *W,
                                const double *D, int act_prev, double *dW, double *db,
                                double *D_prev, int n_threads)
-    int fnn_sgd_update_f32(Py_ssize_t size, float *param, const float *grad, double lr,
-                           float *velocity, double momentum, int nesterov, double weight_decay)
-    int fnn_sgd_update_f64(Py_ssize_t size, double *param, const double *grad, double lr,
-                           double *velocity, double momentum, int nesterov, double weight_decay)
-    int fnn_adam_update_f32(Py_ssize_t size, float *param, const float *grad, float *m, float *v,
-                            long long t, double lr, double beta1, double beta2, double eps,
-                            double weight_decay)
-    int fnn_adam_update_f64(Py_ssize_t size, double *param, const double *grad, double *m,
-                            double *v, long long t, double lr, double beta1, double beta2,
-                            double eps, double weight_decay)
+    ctypedef struct fnn_optimizer:
+        int kind
+        double lr, weight_decay, momentum
+        int nesterov
+        double beta1, beta2, eps
+        long long t
+    int fnn_update_f32(const fnn_optimizer *opt, Py_ssize_t size, float *param,
+                       const float *grad, float *m, float *v)
+    int fnn_update_f64(const fnn_optimizer *opt, Py_ssize_t size, double *param,
+                       const double *grad, double *m, double *v)
 
 cdef extern from "fnn_loss.h" nogil:
     int fnn_loss_delta_f32(Py_ssize_t m, Py_ssize_t n, const float *Z, const float *Y, int loss,
@@ -83,25 +84,17 @@ cdef extern from "fnn_train.h" nogil:
     enum:
         FNN_EDIVERGED
         FNN_EDIVERGED_APPLIED
-        FNN_OPT_SGD
-        FNN_OPT_ADAM
-    ctypedef struct fnn_optimizer:
-        int kind
-        double lr, weight_decay, momentum
-        int nesterov
-        double beta1, beta2, eps
-        long long t
     int fnn_train_epoch_f32(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts, int loss,
                             float **W, float **b, const float *X, const float *Y, Py_ssize_t n,
                             const long long *indices, Py_ssize_t n_indices, Py_ssize_t batch_size,
-                            fnn_optimizer *opt, float **state1, float **state2, float *Xb,
+                            fnn_optimizer *opt, float **m, float **v, float *Xb,
                             float *Yb, float **A, float **Z, float **D, float **dW, float **db,
                             int n_threads, double *mean_loss, Py_ssize_t *failed_step)
     int fnn_train_epoch_f64(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts, int loss,
                             double **W, double **b, const double *X, const double *Y,
                             Py_ssize_t n, const long long *indices, Py_ssize_t n_indices,
-                            Py_ssize_t batch_size, fnn_optimizer *opt, double **state1,
-                            double **state2, double *Xb, double *Yb, double **A, double **Z,
+                            Py_ssize_t batch_size, fnn_optimizer *opt, double **m,
+                            double **v, double *Xb, double *Yb, double **A, double **Z,
                             double **D, double **dW, double **db, int n_threads, double *mean_loss,
                             Py_ssize_t *failed_step)
     int fnn_predict_f32(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts,

@@ -40,6 +40,8 @@ CODES = {"status": _table(FNN_TABLE_STATUS), "activation": _table(FNN_TABLE_ACTI
 FLAGS = {name: {"hidden": bool(fnn_act_flags(code) & FNN_ACT_HIDDEN),
                 "needs_z": bool(fnn_act_flags(code) & FNN_ACT_NEEDS_Z)}
          for name, code in CODES["activation"].items()}
+# the state buffers (m, v) each optimizer needs
+MOMENTS = {name: fnn_opt_moments(code) for name, code in CODES["optimizer"].items()}
 ISA_NAMES = tuple(sorted(CODES["isa"], key=CODES["isa"].get))  # ISA_NAMES[code]
 OPENMP = bool(fnn_openmp_enabled())
 
@@ -232,69 +234,57 @@ def loss_delta(Z, Y, int loss, int act, D):
 
 # -- parameter updates ---------------------------------------------------------------------------
 
-def sgd_update(param, grad, double lr, velocity, double momentum, bint nesterov,
-               double weight_decay):
-    """One SGD step on ``param``, in place (``velocity`` may be None when momentum is 0)."""
-    cdef int t = _typenum(param)
-    cdef cnp.ndarray p = _arr(param, t, cnp.PyArray_NDIM(<cnp.ndarray>param), -1, -1, True,
-                              "param")
-    cdef Py_ssize_t size = cnp.PyArray_SIZE(p)
-    cdef cnp.ndarray g = _arr(grad, t, cnp.PyArray_NDIM(p), -1, -1, False, "grad")
-    if cnp.PyArray_SIZE(g) != size:
-        raise ValueError("grad must have the shape of param")
-    _no_overlap(p, g, "param")
-    cdef void *pv = NULL
-    cdef cnp.ndarray v
-    if velocity is not None:
-        v = _arr(velocity, t, cnp.PyArray_NDIM(p), -1, -1, True, "velocity")
-        if cnp.PyArray_SIZE(v) != size:
-            raise ValueError("velocity must have the shape of param")
-        _no_overlap(v, p, "velocity"); _no_overlap(v, g, "velocity")
-        pv = cnp.PyArray_DATA(v)
-    cdef void *pp = cnp.PyArray_DATA(p)
-    cdef void *pg = cnp.PyArray_DATA(g)
-    cdef int status
-    with nogil:
-        if t == cnp.NPY_FLOAT32:
-            status = fnn_sgd_update_f32(size, <float *>pp, <float *>pg, lr, <float *>pv,
-                                        momentum, nesterov, weight_decay)
-        else:
-            status = fnn_sgd_update_f64(size, <double *>pp, <double *>pg, lr, <double *>pv,
-                                        momentum, nesterov, weight_decay)
-    if status != FNN_OK:
-        _raise(status, "sgd_update")
+cdef fnn_optimizer _optimizer(dict opt) except *:
+    """The C description of an optimizer from ``Optimizer.hyperparameters`` (every field)."""
+    cdef fnn_optimizer o
+    kind = opt["kind"]
+    if kind not in CODES["optimizer"]:
+        raise ValueError(f"unknown optimizer kind {kind!r}")
+    o.kind = CODES["optimizer"][kind]
+    o.lr = opt["lr"]; o.weight_decay = opt["weight_decay"]
+    o.momentum = opt["momentum"]; o.nesterov = opt["nesterov"]
+    o.beta1 = opt["beta_1"]; o.beta2 = opt["beta_2"]; o.eps = opt["epsilon"]
+    o.t = opt["t"]
+    return o
 
 
-def adam_update(param, grad, m, v, long long step, double lr, double beta_1, double beta_2,
-                double epsilon, double weight_decay):
-    """One Adam step on ``param`` with moments ``m`` and ``v``, in place."""
+def update(dict opt, param, grad, m, v):
+    """One optimizer step on ``param`` in place, with its state ``m``, ``v`` (None where the
+    optimizer does not use them; the C code refuses a missing one it needs)."""
+    cdef fnn_optimizer o = _optimizer(opt)
     cdef int t = _typenum(param)
     cdef int nd = cnp.PyArray_NDIM(<cnp.ndarray>param)
     cdef cnp.ndarray p = _arr(param, t, nd, -1, -1, True, "param")
     cdef Py_ssize_t size = cnp.PyArray_SIZE(p)
     cdef cnp.ndarray g = _arr(grad, t, nd, -1, -1, False, "grad")
-    cdef cnp.ndarray mm = _arr(m, t, nd, -1, -1, True, "m")
-    cdef cnp.ndarray vv = _arr(v, t, nd, -1, -1, True, "v")
-    for arr, name in ((g, "grad"), (mm, "m"), (vv, "v")):
-        if cnp.PyArray_SIZE(arr) != size:
-            raise ValueError(f"{name} must have the shape of param")
-    _no_overlap(p, g, "param"); _no_overlap(p, mm, "param"); _no_overlap(p, vv, "param")
-    _no_overlap(mm, vv, "m"); _no_overlap(mm, g, "m"); _no_overlap(vv, g, "v")
+    if cnp.PyArray_SIZE(g) != size:
+        raise ValueError("grad must have the shape of param")
+    _no_overlap(p, g, "param")
+    arrays = [p, g]
+    cdef void *ptrs[2]
+    cdef cnp.ndarray s
+    for i, (buf, name) in enumerate(((m, "m"), (v, "v"))):
+        ptrs[i] = NULL
+        if buf is not None:
+            s = _arr(buf, t, nd, -1, -1, True, name)
+            if cnp.PyArray_SIZE(s) != size:
+                raise ValueError(f"{name} must have the shape of param")
+            for other in arrays:
+                _no_overlap(s, other, name)
+            arrays.append(s)
+            ptrs[i] = cnp.PyArray_DATA(s)
     cdef void *pp = cnp.PyArray_DATA(p)
     cdef void *pg = cnp.PyArray_DATA(g)
-    cdef void *pm = cnp.PyArray_DATA(mm)
-    cdef void *pv = cnp.PyArray_DATA(vv)
     cdef int status
     with nogil:
         if t == cnp.NPY_FLOAT32:
-            status = fnn_adam_update_f32(size, <float *>pp, <float *>pg, <float *>pm, <float *>pv,
-                                         step, lr, beta_1, beta_2, epsilon, weight_decay)
+            status = fnn_update_f32(&o, size, <float *>pp, <float *>pg, <float *>ptrs[0],
+                                    <float *>ptrs[1])
         else:
-            status = fnn_adam_update_f64(size, <double *>pp, <double *>pg, <double *>pm,
-                                         <double *>pv, step, lr, beta_1, beta_2, epsilon,
-                                         weight_decay)
+            status = fnn_update_f64(&o, size, <double *>pp, <double *>pg, <double *>ptrs[0],
+                                    <double *>ptrs[1])
     if status != FNN_OK:
-        _raise(status, "adam_update")
+        _raise(status, "update")
 
 
 # -- whole networks ------------------------------------------------------------------------------
@@ -381,7 +371,7 @@ cdef int _distinct(list arrays) except -1:
 
 
 def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
-                Py_ssize_t batch_size, dict opt, list state1, list state2, Xb, Yb, list A,
+                Py_ssize_t batch_size, dict opt, list m, list v, Xb, Yb, list A,
                 list Z, list D, list dW, list db, int n_threads=0):
     """One epoch of minibatch training in C (see csrc/fnn_train.h).
 
@@ -403,15 +393,7 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
     cdef cnp.ndarray yb = _arr(Yb, t, 2, S, n_out, True, "Yb")
     if batch_size < 1 or batch_size > S:
         raise ValueError(f"batch_size must lie in [1, {S}] (the workspace rows)")
-    kind = opt["kind"]
-    if kind not in CODES["optimizer"]:
-        raise ValueError(f"unknown optimizer kind {kind!r}")
-    cdef fnn_optimizer o
-    o.kind = CODES["optimizer"][kind]
-    o.lr = opt["lr"]; o.weight_decay = opt["weight_decay"]
-    o.momentum = opt.get("momentum", 0.0); o.nesterov = opt.get("nesterov", False)
-    o.beta1 = opt.get("beta_1", 0.9); o.beta2 = opt.get("beta_2", 0.999)
-    o.eps = opt.get("epsilon", 1e-8); o.t = opt.get("t", 0)
+    cdef fnn_optimizer o = _optimizer(opt)
     layer_rows = [(S, net.sizes[l + 1]) for l in range(L)]
     param_shapes = []
     for l in range(L):
@@ -439,8 +421,8 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
         pD = _pointers(D, t, layer_rows, False, "D", keep)
         pdW = _pointers(dW, t, param_shapes[0::2], False, "dW", keep)
         pdb = _pointers(db, t, param_shapes[1::2], False, "db", keep)
-        ps1 = _pointers(state1, t, param_shapes, True, "state1", keep)
-        ps2 = _pointers(state2, t, param_shapes, True, "state2", keep)
+        ps1 = _pointers(m, t, param_shapes, True, "m", keep)
+        ps2 = _pointers(v, t, param_shapes, True, "v", keep)
         _distinct(net.keep + keep + [xb, yb, x, y])
         with nogil:
             fnn_call_begin()

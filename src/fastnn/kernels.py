@@ -15,8 +15,10 @@ from ._validation import _reject_non_numeric, as_kernel_array, check_real
 from .activations import get_activation
 from .backends import get_backend
 from .losses import get_loss
+from .optim import SGD, Adam, Optimizer, check_state
 
-__all__ = ["dense_forward", "dense_backward", "loss_and_delta", "sgd_update", "adam_update"]
+__all__ = ["dense_forward", "dense_backward", "loss_and_delta", "sgd_update", "adam_update",
+           "optimizer_step"]
 
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -178,45 +180,52 @@ def _state(buf, name, like):
     return target, copied
 
 
+def optimizer_step(optimizer, W, dW, t=0, lr=None, backend="auto", **state):
+    """One step of any fastnn ``optimizer`` on ``W``, in place.
+
+    ``state`` holds its buffers by name (``optimizer.slots``: SGD's ``velocity``, Adam's ``m``
+    and ``v``), each shaped like ``W`` and updated in place; ``t`` is the number of steps taken
+    before this one (Adam's bias correction); ``lr`` (default ``optimizer.lr``) may be 0.
+    """
+    lr = optimizer.lr if lr is None else check_real(lr, "lr", minimum=0.0)
+    backend = get_backend(backend)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a fastnn optimizer, got {optimizer!r}")
+    if int(t) != t or t < 0:
+        raise ValueError(f"t must be an integer >= 0, got {t!r}")
+    unknown = set(state) - set(optimizer.slots)
+    if unknown:
+        raise TypeError(f"{type(optimizer).__name__} has no state {sorted(unknown)}; its state "
+                        f"is {list(optimizer.slots)}")
+    target, copied = _in_place(W, "W")
+    dW = _matching(dW, "dW", target)
+    buffers = []
+    for slot in optimizer.slots:
+        buf = check_state(optimizer, slot, state.get(slot), target)
+        buffers.append((buf, *(_state(buf, slot, target) if buf is not None else (None, False))))
+    first, second = ([b[1] for b in buffers] + [None, None])[:2]
+    backend.update(target, dW, first, second, optimizer.hyperparameters(lr, t))
+    if copied:
+        W[...] = target
+    for buf, target_buf, buf_copied in buffers:
+        if buf_copied:
+            buf[...] = target_buf
+
+
 def sgd_update(W, dW, lr, velocity=None, momentum=0.0, nesterov=False, weight_decay=0.0,
                backend="auto"):
     """One SGD step on ``W``, in place (see ``fastnn.SGD`` for the rule)."""
-    backend = get_backend(backend)
-    lr = check_real(lr, "lr", minimum=0.0)
+    # the step's lr is passed apart: a kernel call may use lr = 0, which SGD(lr) refuses
     momentum = check_real(momentum, "momentum", minimum=0.0, maximum=1.0)
-    weight_decay = check_real(weight_decay, "weight_decay", minimum=0.0)
-    target, copied = _in_place(W, "W")
-    dW = _matching(dW, "dW", target)
-    v_target, v_copied = (None, False)
-    if velocity is not None:
-        v_target, v_copied = _state(velocity, "velocity", target)
-    elif momentum:
-        raise ValueError("momentum > 0 needs a velocity array")
-    backend.sgd_update(target, dW, lr, v_target, momentum, bool(nesterov), weight_decay)
-    if copied:
-        W[...] = target
-    if v_copied:
-        velocity[...] = v_target
+    optimizer = SGD(1.0, momentum, bool(nesterov) and momentum > 0, weight_decay)
+    state = {} if velocity is None else {"velocity": velocity}
+    optimizer_step(optimizer, W, dW, 0, lr, backend, **state)
 
 
 def adam_update(W, dW, m, v, t, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                 weight_decay=0.0, backend="auto"):
     """One Adam step on ``W`` (step number ``t >= 1``), in place, with moments ``m`` and ``v``."""
-    backend = get_backend(backend)
     if int(t) != t or t < 1:
         raise ValueError(f"t must be an integer >= 1, got {t!r}")
-    target, copied = _in_place(W, "W")
-    dW = _matching(dW, "dW", target)
-    moments = []
-    for arr, name in ((m, "m"), (v, "v")):
-        moment, moment_copied = _state(arr, name, target)
-        moments.append((arr, moment, moment_copied))
-    backend.adam_update(target, dW, moments[0][1], moments[1][1], int(t),
-                        check_real(lr, "lr", minimum=0.0), check_real(beta_1, "beta_1"),
-                        check_real(beta_2, "beta_2"), check_real(epsilon, "epsilon"),
-                        check_real(weight_decay, "weight_decay", minimum=0.0))
-    if copied:
-        W[...] = target
-    for arr, moment, moment_copied in moments:
-        if moment_copied:
-            arr[...] = moment
+    optimizer = Adam(1.0, beta_1, beta_2, epsilon, weight_decay)
+    optimizer_step(optimizer, W, dW, int(t) - 1, lr, backend, m=m, v=v)

@@ -2,10 +2,16 @@
 
 Design
 ------
-An optimizer is plain data (its hyperparameters) plus ``init_state``, which allocates its
-per-parameter buffers once per ``fit``, and ``step``, which hands each parameter to the backend's
-one-pass update kernel (``sgd_update`` / ``adam_update``). Weight decay (L2) applies to weights,
-not biases, as in scikit-learn's ``alpha``. Compiled epoch loops read the same attributes.
+An optimizer is one row of ``OPTIMIZERS``: a class holding its hyperparameters (checked once, in
+its constructor), the names of the state buffers each parameter needs (``slots``: SGD's
+``velocity``, Adam's ``m`` and ``v``) and ``reference``, its update rule in NumPy, the oracle of
+the compiled ones. ``kernel_args`` is the one function that turns an optimizer into what every
+backend's update and compiled epoch take: a dict of the fields of C's ``fnn_optimizer``, the
+kind one of ``FNN_OPTIMIZERS`` in ``csrc/fastnn.h`` (``tests/test_codes.py`` checks that they
+agree). Weight decay applies to weights, not biases, as in scikit-learn's ``alpha``.
+
+Adding an optimizer means its class here, its row in ``FNN_OPTIMIZERS``, its case in
+``csrc/optim.c`` and ``csrc/optim.template.c``, and its case in ``backends/numba/optimizers.py``.
 
 Minibatches of one epoch are described by one int64 index array: batch ``j`` is
 ``indices[j*S:(j+1)*S]`` (the last one may be shorter). Shuffled epochs and uniform S-subsets are
@@ -18,14 +24,23 @@ import numpy as np
 
 from ._validation import check_positive_int, check_real
 
-__all__ = ["SGD", "Adam", "Optimizer", "SCHEDULES", "SAMPLINGS", "epoch_indices"]
+__all__ = ["SGD", "Adam", "Optimizer", "OPTIMIZERS", "SCHEDULES", "SAMPLINGS", "epoch_indices",
+           "check_state"]
 
 SCHEDULES = ("constant", "invscaling")
 SAMPLINGS = ("shuffle", "uniform")
 
+# every field of fnn_optimizer, with the value an optimizer that has no such field passes
+_FIELDS = {"lr": 0.0, "weight_decay": 0.0, "momentum": 0.0, "nesterov": False, "beta_1": 0.0,
+           "beta_2": 0.0, "epsilon": 0.0}
+
 
 class Optimizer:
     """Base class: the learning rate, weight decay and learning-rate schedule."""
+
+    kind = None  # its name in FNN_OPTIMIZERS
+    code = None  # its code there
+    slots = ()  # the names of the state buffers of one parameter: C's m, then v (one or two)
 
     def __init__(self, lr, weight_decay=0.0, schedule="constant", power_t=0.5):
         self.lr = check_real(lr, "lr", minimum=0.0, strict_min=True)
@@ -40,6 +55,45 @@ class Optimizer:
         if self.schedule == "invscaling":
             return self.lr / (epoch + 1) ** self.power_t
         return self.lr
+
+    def uses(self, slot):
+        """Whether the update reads and writes the state buffer ``slot``."""
+        return slot in self.slots
+
+    def init_state(self, params):
+        """The step count ``t`` and, per slot, one zeroed buffer per parameter (``None`` for a
+        slot this optimizer's settings do not use)."""
+        state = {"t": 0}
+        for slot in self.slots:
+            state[slot] = ([np.zeros_like(p) for p in params] if self.uses(slot)
+                           else [None] * len(params))
+        return state
+
+    def hyperparameters(self, lr, t):
+        """The fields of C's ``fnn_optimizer``, as the backends' ``update`` and compiled epochs
+        take them: this optimizer's kind and settings, learning rate ``lr`` and ``t``, the
+        number of steps taken before the next one."""
+        args = {"kind": self.kind, "t": int(t)}
+        for field, default in _FIELDS.items():
+            args[field] = getattr(self, field, default)
+        args["lr"] = float(lr)
+        return args
+
+    def kernel_args(self, lr, state):
+        """(``hyperparameters``, the first and the second state buffer of each parameter)."""
+        args = self.hyperparameters(lr, state["t"])
+        buffers = [state[slot] for slot in self.slots]
+        while len(buffers) < 2:
+            buffers.append([None] * len(buffers[0]))
+        return args, buffers[0], buffers[1]
+
+    def step(self, backend, params, grads, state, lr, decays):
+        """One update of every parameter (weight decay where ``decays`` says)."""
+        args, first, second = self.kernel_args(lr, state)
+        no_decay = dict(args, weight_decay=0.0)
+        for p, g, m, v, decay in zip(params, grads, first, second, decays):
+            backend.update(p, g, m, v, args if decay else no_decay)
+        state["t"] += 1
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -58,6 +112,9 @@ class SGD(Optimizer):
     and ``w <- w - lr * g`` when ``momentum == 0``.
     """
 
+    kind, code = "sgd", 0
+    slots = ("velocity",)
+
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0,
                  schedule="constant", power_t=0.5):
         super().__init__(lr, weight_decay, schedule, power_t)
@@ -66,26 +123,29 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def init_state(self, params):
-        if self.momentum == 0:
-            return {"velocity": [None] * len(params)}
-        return {"velocity": [np.zeros_like(p) for p in params]}
+    def uses(self, slot):
+        return slot == "velocity" and self.momentum != 0
 
-    def kernel_args(self, lr, state):
-        """(hyperparameters, first and second state buffer per parameter) for compiled loops."""
-        args = {"kind": "sgd", "lr": lr, "weight_decay": self.weight_decay,
-                "momentum": self.momentum, "nesterov": self.nesterov}
-        velocity = state["velocity"]
-        return args, velocity, [None] * len(velocity)
-
-    def step(self, backend, params, grads, state, lr, decays):
-        for p, g, v, decay in zip(params, grads, state["velocity"], decays):
-            backend.sgd_update(p, g, lr, v, self.momentum, self.nesterov,
-                               self.weight_decay if decay else 0.0)
+    @staticmethod
+    def reference(args, param, grad, m, v):
+        lr, momentum, wd = args["lr"], args["momentum"], args["weight_decay"]
+        g = grad + wd * param if wd else grad
+        if momentum == 0:
+            param -= lr * g
+            return
+        m *= momentum
+        m -= lr * g
+        if args["nesterov"]:
+            param += momentum * m - lr * g
+        else:
+            param += m
 
 
 class Adam(Optimizer):
     """Adam (Kingma and Ba) with bias correction and L2 weight decay added to the gradient."""
+
+    kind, code = "adam", 1
+    slots = ("m", "v")
 
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
                  schedule="constant", power_t=0.5):
@@ -96,32 +156,39 @@ class Adam(Optimizer):
             raise ValueError("beta_1 and beta_2 must lie in [0, 1)")
         self.epsilon = check_real(epsilon, "epsilon", minimum=0.0, strict_min=True)
 
-    def init_state(self, params):
-        return {
-            "t": 0,
-            "m": [np.zeros_like(p) for p in params],
-            "v": [np.zeros_like(p) for p in params],
-        }
+    @staticmethod
+    def reference(args, param, grad, m, v):
+        b1, b2, wd, t = args["beta_1"], args["beta_2"], args["weight_decay"], args["t"] + 1
+        g = grad + wd * param if wd else grad
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        m_hat = m / (1 - b1**t)
+        v_hat = v / (1 - b2**t)
+        param -= args["lr"] * m_hat / (np.sqrt(v_hat) + args["epsilon"])
 
-    def kernel_args(self, lr, state):
-        args = {"kind": "adam", "lr": lr, "weight_decay": self.weight_decay,
-                "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
-                "t": state["t"]}
-        return args, state["m"], state["v"]
 
-    def step(self, backend, params, grads, state, lr, decays):
-        state["t"] += 1
-        for p, g, m, v, decay in zip(params, grads, state["m"], state["v"], decays):
-            backend.adam_update(p, g, m, v, state["t"], lr, self.beta_1, self.beta_2,
-                                self.epsilon, self.weight_decay if decay else 0.0)
+OPTIMIZERS = {cls.kind: cls for cls in (SGD, Adam)}
 
 
 def check_optimizer(optimizer):
     if optimizer is None:
         return SGD()
     if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastnn.SGD or fastnn.Adam, got {optimizer!r}")
+        raise TypeError(f"optimizer must be one of fastnn's optimizers "
+                        f"({', '.join(c.__name__ for c in OPTIMIZERS.values())}), "
+                        f"got {optimizer!r}")
     return optimizer
+
+
+def check_state(optimizer, name, buffer, param):
+    """The one check of a state buffer handed in by a caller (``fastnn.kernels``): present when
+    the optimizer's settings use it, absent or ignored otherwise."""
+    if optimizer.uses(name) and buffer is None:
+        raise ValueError(f"{type(optimizer).__name__} with these settings needs a {name} buffer "
+                         f"shaped like the parameter {param.shape}")
+    return buffer if optimizer.uses(name) else None
 
 
 def _uniform_subsets(rng, n, size, count):

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..activations import get_activation
 from ..losses import loss_and_delta as _reference_loss_and_delta
+from ..optim import OPTIMIZERS, SGD, Adam, check_state
 
 __all__ = ["Backend", "DivergenceError", "Workspace", "diverged", "z_buffers"]
 
@@ -117,31 +118,24 @@ class Backend:
 
     # -- parameter updates (in place, one pass) ------------------------------------------------
 
+    def update(self, param, grad, m, v, args):
+        """One optimizer step on ``param`` in place, with its state ``m`` and ``v`` (``None``
+        where unused); ``args`` are the optimizer's ``hyperparameters``. The reference is the
+        optimizer's own NumPy rule."""
+        OPTIMIZERS[args["kind"]].reference(args, param, grad, m, v)
+
     def sgd_update(self, param, grad, lr, velocity=None, momentum=0.0, nesterov=False,
                    weight_decay=0.0):
-        g = grad + weight_decay * param if weight_decay else grad
-        if velocity is None:
-            if momentum:
-                raise ValueError("momentum > 0 needs a velocity buffer")
-            param -= lr * g
-            return
-        velocity *= momentum
-        velocity -= lr * g
-        if nesterov:
-            param += momentum * velocity - lr * g
-        else:
-            param += velocity
+        """``update`` with SGD (arguments checked by ``fastnn.kernels.sgd_update``)."""
+        opt = SGD(1.0, momentum, nesterov and momentum > 0, weight_decay)  # lr may be 0 here
+        self.update(param, grad, check_state(opt, "velocity", velocity, param), None,
+                    opt.hyperparameters(lr, 0))
 
     def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                     weight_decay=0.0):
-        g = grad + weight_decay * param if weight_decay else grad
-        m *= beta_1
-        m += (1 - beta_1) * g
-        v *= beta_2
-        v += (1 - beta_2) * g * g
-        m_hat = m / (1 - beta_1**t)
-        v_hat = v / (1 - beta_2**t)
-        param -= lr * m_hat / (np.sqrt(v_hat) + epsilon)
+        """``update`` with Adam at step number ``t >= 1``."""
+        opt = Adam(1.0, beta_1, beta_2, epsilon, weight_decay)
+        self.update(param, grad, m, v, opt.hyperparameters(lr, t - 1))
 
     # -- whole networks ------------------------------------------------------------------------
 

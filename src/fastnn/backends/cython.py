@@ -54,15 +54,8 @@ class CythonBackend(Backend):
         risk = _ckernels.loss_delta(Z, Y, LOSSES[loss].code, ACTIVATIONS[activation].code, D)
         return risk, D
 
-    def sgd_update(self, param, grad, lr, velocity=None, momentum=0.0, nesterov=False,
-                   weight_decay=0.0):
-        if velocity is None and momentum:
-            raise ValueError("momentum > 0 needs a velocity buffer")
-        _ckernels.sgd_update(param, grad, lr, velocity, momentum, nesterov, weight_decay)
-
-    def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                    weight_decay=0.0):
-        _ckernels.adam_update(param, grad, m, v, t, lr, beta_1, beta_2, epsilon, weight_decay)
+    def update(self, param, grad, m, v, args):
+        _ckernels.update(args, param, grad, m, v)
 
     def predict(self, weights, biases, activations, X):
         m = X.shape[0]
@@ -83,8 +76,7 @@ class CythonBackend(Backend):
             weights, biases, codes, LOSSES[loss].code, X, Y, indices, batch_size, args, state1,
             state2, ws.X, ws.Y, ws.A, ws.z_for(activations), ws.D, ws.dW, ws.db,
             get_num_threads())
-        if "t" in state:
-            state["t"] = t
+        state["t"] = t
         if failed >= 0:
             raise diverged(epoch, failed, partly_applied=applied)
         return mean_loss

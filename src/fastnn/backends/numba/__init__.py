@@ -58,7 +58,7 @@ from .epoch import PREDICT, TRAIN_EPOCH  # noqa: E402
 from .layers import BACKWARD, FORWARD, NO_ACTIVATION  # noqa: E402
 from .loss import LOSS  # noqa: E402
 from .maths import Act  # noqa: E402
-from .optimizers import ADAM, CHUNK, SGD  # noqa: E402
+from .optimizers import CHUNK, UPDATE  # noqa: E402
 
-__all__ = ["NumbaBackend", "warmup", "Act", "FORWARD", "BACKWARD", "LOSS", "SGD", "ADAM",
+__all__ = ["NumbaBackend", "warmup", "Act", "FORWARD", "BACKWARD", "LOSS", "UPDATE",
            "TRAIN_EPOCH", "PREDICT", "NO_ACTIVATION", "CHUNK", "_threads"]

@@ -16,7 +16,7 @@ from .epoch import EPOCH_BAD_INDEX, EPOCH_DIVERGED, PREDICT, TRAIN_EPOCH
 from .layers import BACKWARD, FORWARD, NO_ACTIVATION
 from .loss import LOSS
 from .maths import Act
-from .optimizers import ADAM, SGD
+from .optimizers import UPDATE, hyper
 
 __all__ = ["NumbaBackend", "warmup"]
 
@@ -81,23 +81,10 @@ class NumbaBackend(Backend):
         risk = kernel(Z, Y, LOSSES[loss].code, act.code, act.needs_z, D, row_risk)
         return float(risk), D
 
-    def sgd_update(self, param, grad, lr, velocity=None, momentum=0.0, nesterov=False,
-                   weight_decay=0.0):
-        if velocity is None:
-            if momentum:
-                raise ValueError("momentum > 0 needs a velocity buffer")
-            mode, velocity = 0, _EMPTY[param.dtype]
-        else:
-            mode = 2 if nesterov else 1
-        kernel = SGD[_threads(param.size, cfg.PARALLEL_MIN_UPDATE) > 1]
-        kernel(param, grad, float(lr), velocity, float(momentum), mode, float(weight_decay))
-
-    def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                    weight_decay=0.0):
-        kernel = ADAM[_threads(param.size, cfg.PARALLEL_MIN_UPDATE) > 1]
-        kernel(param, grad, m, v, float(beta_1), float(beta_2), lr / (1.0 - beta_1 ** t),
-               1.0 / (1.0 - beta_2 ** t), float(epsilon), float(weight_decay))
-
+    def update(self, param, grad, m, v, args):
+        empty = _EMPTY[param.dtype]
+        kernel = UPDATE[_threads(param.size, cfg.PARALLEL_MIN_UPDATE) > 1]
+        kernel(param, grad, empty if m is None else m, empty if v is None else v, *hyper(args))
 
     # -- whole networks: one compiled call each ------------------------------------------------
 
@@ -117,21 +104,10 @@ class NumbaBackend(Backend):
         if not 1 <= batch_size <= workspace.X.shape[0]:  # the kernel writes S rows of Xb
             raise ValueError(f"batch_size must lie in [1, {workspace.X.shape[0]}] (the "
                              f"workspace's rows), got {batch_size}")
-        if args["kind"] == "sgd":
-            kind, mode = 0, (0 if not args["momentum"] else 2 if args["nesterov"] else 1)
-            beta_1 = beta_2 = epsilon = 0.0
-            t = 0
-        else:
-            kind, mode = 1, 0
-            beta_1, beta_2, epsilon = args["beta_1"], args["beta_2"], args["epsilon"]
-            t = args["t"]
         status, mean_loss, failed, t = TRAIN_EPOCH(
-            M, V, *_codes(activations), LOSSES[loss].code, X, Y, indices, int(batch_size), kind,
-            float(lr), float(args["weight_decay"]), float(args.get("momentum", 0.0)), mode,
-            float(beta_1), float(beta_2), float(epsilon), int(t), workspace.X, workspace.Y,
-            row_risk)
-        if "t" in state:
-            state["t"] = t
+            M, V, *_codes(activations), LOSSES[loss].code, X, Y, indices, int(batch_size),
+            *hyper(args), workspace.X, workspace.Y, row_risk)
+        state["t"] = t
         if status == EPOCH_BAD_INDEX:
             raise ValueError(f"indices must lie in [0, {X.shape[0]})")
         if status == EPOCH_DIVERGED:
@@ -220,9 +196,11 @@ def warmup(parallel=True, depths=(1, 2, 3)):
             LOSS[p](out, D, LOSSES["mse"].code, identity, False, np.empty_like(out),
                     np.empty(2))
             for param in (W, b):  # weights (2-D) and biases (1-D)
-                SGD[p](param.copy(), param, 0.1, param.copy(), 0.9, 1, 0.0)
-                SGD[p](param.copy(), param, 0.1, _EMPTY[np.dtype(dtype)], 0.0, 0, 0.0)
-                ADAM[p](param.copy(), param, param.copy(), param.copy(), *(0.5,) * 6)
+                empty = _EMPTY[np.dtype(dtype)]
+                for opt in (SGDOptimizer(0.1), SGDOptimizer(0.1, momentum=0.9), Adam(0.1)):
+                    m, v = (param.copy() if i < len(opt.slots) and opt.uses(opt.slots[i])
+                            else empty for i in (0, 1))
+                    UPDATE[p](param.copy(), param, m, v, *hyper(opt.hyperparameters(0.1, 0)))
         for L in depths:
             sizes = [3] * (L + 1)
             weights = [np.full((3, 3), 0.1, dtype) for _ in range(L)]
@@ -236,5 +214,5 @@ def warmup(parallel=True, depths=(1, 2, 3)):
                 backend.train_epoch(weights, biases, acts, "mse", np.ones((2, 3), dtype),
                                     np.ones((2, 3), dtype), np.arange(2), 2, opt, state, ws, 0.1)
     kernels = FORWARD[:len(variants)] + BACKWARD[:len(variants)] + LOSS[:len(variants)]
-    kernels += SGD[:len(variants)] + ADAM[:len(variants)] + (TRAIN_EPOCH, PREDICT)
+    kernels += UPDATE[:len(variants)] + (TRAIN_EPOCH, PREDICT)
     return sum(len(kernel.signatures) for kernel in kernels)

@@ -20,15 +20,14 @@ from ... import _numba_config as cfg
 from .layers import BACKWARD, FORWARD, NO_ACTIVATION
 from .loss import LOSS
 from .maths import Act
-from .optimizers import ADAM, SGD
+from .optimizers import UPDATE
 
 __all__ = ["TRAIN_EPOCH", "PREDICT", "EPOCH_OK", "EPOCH_DIVERGED", "EPOCH_BAD_INDEX"]
 
 _forward_serial = FORWARD[0]
 _backward_serial = BACKWARD[0]
 _loss_serial = LOSS[0]
-_sgd_serial = SGD[0]
-_adam_serial = ADAM[0]
+_update_serial = UPDATE[0]
 
 EPOCH_OK, EPOCH_DIVERGED, EPOCH_BAD_INDEX = 0, 1, 2
 
@@ -41,15 +40,14 @@ def _all_finite(a):
     return not bad
 
 
-def _train_epoch(M, V, acts, zflags, loss, X, Y, indices, batch_size, kind, lr, weight_decay,
-                 momentum, mode, beta_1, beta_2, epsilon, t, Xb, Yb, row_risk):
-    """One epoch as fnn_train_epoch; returns (status, mean loss, failed step, Adam's t).
+def _train_epoch(M, V, acts, zflags, loss, X, Y, indices, batch_size, kind, h, t, Xb, Yb,
+                 row_risk):
+    """One epoch as fnn_train_epoch; returns (status, mean loss, failed step, steps taken).
 
     ``M`` = W[0..L), A[0..L), D[0..L), dW[0..L), state1 of W[0..L), state2 of W[0..L),
     Z[0..L); ``V`` = b[0..L), db[0..L), state1 of b[0..L), state2 of b[0..L). ``zflags[l]`` is 1
     where layer l's activation has its derivative written from Z (which ``Z[l]`` then keeps).
-    ``kind`` 0 is SGD (``mode`` 0 plain, 1 heavy ball, 2 Nesterov; state1 = velocity), 1 is Adam
-    (state1 = m, state2 = v).
+    ``kind``, ``h``, ``t``: the optimizer, as ``optimizers.hyper`` gives it.
     """
     L = acts.shape[0]
     n = X.shape[0]
@@ -94,20 +92,11 @@ def _train_epoch(M, V, acts, zflags, loss, X, Y, indices, batch_size, kind, lr, 
             if not (_all_finite(M[3 * L + l]) and _all_finite(V[L + l])):
                 return EPOCH_DIVERGED, 0.0, step, t
         # the update: weight decay on the weights only
-        if kind == 0:
-            for l in range(L):
-                _sgd_serial(M[l], M[3 * L + l], lr, M[4 * L + l], momentum, mode, weight_decay)
-                _sgd_serial(V[l], V[L + l], lr, V[2 * L + l], momentum, mode, 0.0)
-        else:
-            t += 1
-            ft = float(t)
-            step_size = lr / (1.0 - beta_1 ** ft)
-            inv_bc2 = 1.0 / (1.0 - beta_2 ** ft)
-            for l in range(L):
-                _adam_serial(M[l], M[3 * L + l], M[4 * L + l], M[5 * L + l], beta_1, beta_2,
-                             step_size, inv_bc2, epsilon, weight_decay)
-                _adam_serial(V[l], V[L + l], V[2 * L + l], V[3 * L + l], beta_1, beta_2,
-                             step_size, inv_bc2, epsilon, 0.0)
+        h_bias = (h[0], 0.0, h[2], h[3], h[4], h[5], h[6])
+        for l in range(L):
+            _update_serial(M[l], M[3 * L + l], M[4 * L + l], M[5 * L + l], kind, h, t)
+            _update_serial(V[l], V[L + l], V[2 * L + l], V[3 * L + l], kind, h_bias, t)
+        t += 1
         total += risk * s
         step += 1
     return EPOCH_OK, (total / n_idx if n_idx else 0.0), -1, t
