@@ -204,6 +204,9 @@ def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):
 def test_kernels_are_cached_in_fastnns_directory():
     path = nbk.FORWARD[SERIAL]._cache._cache_path
     assert path.startswith(cfg.cache_dir()) or not os.access(cfg.cache_dir(), os.W_OK)
+    # under a digest of every source the kernels depend on, so that a change to an inlined
+    # helper in another file (which Numba's own check misses) compiles afresh
+    assert cfg.source_tag() in path or not os.access(cfg.cache_dir(), os.W_OK)
 
 
 @pytest.mark.skipif(not cfg.CACHE, reason="FASTNN_NUMBA_CACHE=0")

@@ -15,6 +15,10 @@ created with ``cache=True`` (``Dispatcher.enable_caching``), long before anythin
 :func:`jit` sets that value only for the duration of each decoration and restores it at once. The
 process environment and other libraries' Numba functions are left alone. A directory that cannot
 be written makes Numba fall back to its own locators (``__pycache__``, then its user-wide cache).
+Numba keys a cached kernel by the modification time of the file its function is written in, not
+of the files its inlined helpers and constants come from (``backends/numba/maths.py``, the
+activation and optimizer tables): so the kernels cache in a subdirectory named by a digest of
+all those sources (:func:`source_tag`), and a change to any of them compiles afresh.
 
 fastmath. Only ``{"contract"}`` (fused multiply-add) is used, in the products and the activation
 epilogues: it changes rounding within the tolerance of a product, never NaN or inf handling. The
@@ -29,6 +33,8 @@ Environment overrides: ``FASTNN_NUMBA_CACHE=0`` (no on-disk cache), ``FASTNN_NUM
 """
 
 import contextlib
+import functools
+import hashlib
 import os
 import sys
 
@@ -103,6 +109,25 @@ def _numba_cache_dir(path):
         config.CACHE_DIR = before
 
 
+# the sources the compiled kernels depend on, relative to the fastnn package
+_SOURCES = ("_numba_config.py", "activations.py", "losses.py", "optim.py", "backends/numba")
+
+
+@functools.lru_cache(maxsize=None)
+def source_tag():
+    """A digest of every source the Numba kernels are compiled from (see the design note)."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha1()
+    for rel in _SOURCES:
+        path = os.path.join(root, rel)
+        files = ([os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".py")]
+                 if os.path.isdir(path) else [path])
+        for name in files:
+            with open(name, "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
 def jit(func, *, parallel=False, fastmath=False, name=None):
     """``numba.njit`` with fastnn's flags; ``name`` renames the compiled copy of ``func``.
 
@@ -124,7 +149,7 @@ def jit(func, *, parallel=False, fastmath=False, name=None):
                    nogil=True, error_model="numpy")
     if not CACHE:
         return numba.njit(**options)(func)
-    with _numba_cache_dir(cache_dir()):
+    with _numba_cache_dir(os.path.join(cache_dir(), source_tag())):
         return numba.njit(**options)(func)
 
 
