@@ -52,7 +52,9 @@ extern "C" {
     X(SIGMOID, 2, "sigmoid", FNN_ACT_HIDDEN, y = FNN_SIGMOID1(z), y = x * ((T)1 - x))            \
     X(TANH, 3, "tanh", FNN_ACT_HIDDEN, y = FNN_TANH1(z), y = (T)1 - x * x)                       \
     X(STEP, 4, "step", FNN_ACT_HIDDEN, y = z > 0 ? (T)1 : (T)0, y = (T)0)                       \
-    X(SOFTMAX, 5, "softmax", 0, y = z, y = x)
+    X(SOFTMAX, 5, "softmax", 0, y = z, y = x)                                                    \
+    X(LEAKY_RELU, 6, "leaky_relu", FNN_ACT_HIDDEN, y = z < 0 ? (T)0.01 * z : z,                  \
+      y = x > 0 ? (T)1 : (T)0.01)
 enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
 /* Losses (fnn_loss.h). */
 #define FNN_LOSSES(X)                                                                            \

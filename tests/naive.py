@@ -19,6 +19,8 @@ def act(name, z):
         return math.tanh(z)
     if name == "step":
         return 1.0 if z > 0 else 0.0
+    if name == "leaky_relu":
+        return z if z > 0 else 0.01 * z
     raise ValueError(name)
 
 
@@ -28,7 +30,7 @@ D_ACT_FROM_Z = {}
 
 def d_act(name, a):
     return {"identity": 1.0, "relu": float(a > 0), "sigmoid": a * (1 - a), "tanh": 1 - a * a,
-            "step": 0.0}[name]
+            "step": 0.0, "leaky_relu": 1.0 if a > 0 else 0.01}[name]
 
 
 def dense_forward(X, W, b, activation):

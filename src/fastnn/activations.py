@@ -56,6 +56,11 @@ def _softmax(Z, out):
     return out
 
 
+def _leaky_relu(Z, out):
+    # z for z > 0, else 0.01 z (PyTorch's default slope); NaN stays NaN
+    return np.multiply(Z, np.where(Z < 0, Z.dtype.type(0.01), Z.dtype.type(1)), out=out)
+
+
 def _d_identity(A):
     return np.ones_like(A)
 
@@ -70,6 +75,10 @@ def _d_sigmoid(A):
 
 def _d_tanh(A):
     return 1 - A * A
+
+
+def _d_leaky_relu(A):
+    return np.where(A > 0, A.dtype.type(1), A.dtype.type(0.01))
 
 
 def _d_step(A):
@@ -116,6 +125,7 @@ ACTIVATIONS = {
         Activation("tanh", 3, _tanh, _d_tanh),
         Activation("step", 4, _step, _d_step, gradient=False),
         Activation("softmax", 5, _softmax, None, hidden=False),
+        Activation("leaky_relu", 6, _leaky_relu, _d_leaky_relu),
     )
 }
 

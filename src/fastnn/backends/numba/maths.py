@@ -238,7 +238,7 @@ def act1(act, z):
 @overload(act1, inline="always")
 def _act1_impl(act, z):
     T = np.float32 if z == types.float32 else np.float64
-    zero, one = T(0), T(1)
+    zero, one, slope = T(0), T(1), T(0.01)
 
     def impl(act, z):
         if act == Act.RELU:
@@ -249,6 +249,8 @@ def _act1_impl(act, z):
             return tanh1(z)
         if act == Act.STEP:
             return one if z > zero else zero
+        if act == Act.LEAKY_RELU:
+            return slope * z if z < zero else z
         return z
 
     return impl
@@ -261,7 +263,7 @@ def dact1(act, x):
 @overload(dact1, inline="always")
 def _dact1_impl(act, x):
     T = np.float32 if x == types.float32 else np.float64
-    zero, one = T(0), T(1)
+    zero, one, slope = T(0), T(1), T(0.01)
 
     def impl(act, x):
         if act == Act.RELU:
@@ -272,6 +274,8 @@ def _dact1_impl(act, x):
             return one - x * x
         if act == Act.STEP:
             return zero
+        if act == Act.LEAKY_RELU:
+            return one if x > zero else slope
         return one
 
     return impl
