@@ -163,7 +163,9 @@ static inline T FN(fnn_tanh1)(T z)
 }
 #else
 /* float: odd rational minimax approximation on [-7.9, 7.9] (the one of Eigen's
-   generic_fast_tanh_float), max relative error 4e-7; no exp, one division. */
+   generic_fast_tanh_float), max relative error 4e-7; no exp, one division.  Beyond |z| = 9,
+   where tanh rounds to +-1 in float, exactly +-1: the clamped approximation is a few ulp below
+   1 there, which 1 + tanh(u) (gelu's left tail) would turn into values instead of 0. */
 static inline T FN(fnn_tanh1)(T z)
 {
     const T zc = z > 7.90531110763549805f ? 7.90531110763549805f
@@ -184,7 +186,8 @@ static inline T FN(fnn_tanh1)(T z)
     {
         const T y = p / q;
         const T az = z < 0 ? -z : z;
-        return az < 0.0004f ? z : y; /* also keeps NaN */
+        const T one = z < 0 ? -1.0f : 1.0f;
+        return az < 0.0004f ? z : (az > 9.0f ? one : y); /* also keeps NaN */
     }
 }
 #endif
