@@ -54,7 +54,13 @@ extern "C" {
     X(STEP, 4, "step", FNN_ACT_HIDDEN, y = z > 0 ? (T)1 : (T)0, y = (T)0)                       \
     X(SOFTMAX, 5, "softmax", 0, y = z, y = x)                                                    \
     X(LEAKY_RELU, 6, "leaky_relu", FNN_ACT_HIDDEN, y = z < 0 ? (T)0.01 * z : z,                  \
-      y = x > 0 ? (T)1 : (T)0.01)
+      y = x > 0 ? (T)1 : (T)0.01)                                                                \
+    X(GELU, 7, "gelu", FNN_ACT_HIDDEN | FNN_ACT_NEEDS_Z,                                         \
+      { const T t = FNN_TANH1((T)0.7978845608028654 * (z + (T)0.044715 * z * z * z));           \
+        y = (T)0.5 * z * ((T)1 + t); },                                                          \
+      { const T t = FNN_TANH1((T)0.7978845608028654 * (x + (T)0.044715 * x * x * x));           \
+        y = (T)0.5 * ((T)1 + t)                                                                  \
+            + (T)0.5 * x * ((T)1 - t * t) * (T)0.7978845608028654 * ((T)1 + (T)0.134145 * x * x); })
 enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
 /* Losses (fnn_loss.h). */
 #define FNN_LOSSES(X)                                                                            \

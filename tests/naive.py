@@ -21,11 +21,19 @@ def act(name, z):
         return 1.0 if z > 0 else 0.0
     if name == "leaky_relu":
         return z if z > 0 else 0.01 * z
+    if name == "gelu":
+        return 0.5 * z * (1 + math.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))
     raise ValueError(name)
 
 
 # derivatives written from the input z (activations whose output does not determine z)
-D_ACT_FROM_Z = {}
+def _d_gelu(z):
+    u = math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)
+    du = math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * z * z)
+    return 0.5 * (1 + math.tanh(u)) + 0.5 * z * (1 - math.tanh(u) ** 2) * du
+
+
+D_ACT_FROM_Z = {"gelu": _d_gelu}
 
 
 def d_act(name, a):

@@ -95,7 +95,7 @@ def test_bad_fit_arguments(net, kwargs, error, match):
     ({"sizes": [4, 0, 2]}, "layer size"),
     ({"activation": "swish"}, "unknown activation"),
     ({"activation": "softmax"}, "output layer only"),
-    ({"output_activation": "gelu"}, "unknown activation"),
+    ({"output_activation": "mish"}, "unknown activation"),
     ({"loss": "hinge"}, "unknown loss"),
     ({"dtype": "float16"}, "dtype"),
     ({"backend": "cuda"}, "unknown backend"),

@@ -14,6 +14,7 @@ goes through it.
 Adding an activation means adding one row here and one ``case`` in each compiled kernel.
 """
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -61,6 +62,15 @@ def _leaky_relu(Z, out):
     return np.multiply(Z, np.where(Z < 0, Z.dtype.type(0.01), Z.dtype.type(1)), out=out)
 
 
+# gelu, in the tanh form of PyTorch's approximate="tanh": 0.5 z (1 + tanh(C (z + K z^3)))
+_GELU_C, _GELU_K = math.sqrt(2 / math.pi), 0.044715
+
+
+def _gelu(Z, out):
+    t = np.tanh(_GELU_C * (Z + _GELU_K * Z * Z * Z))  # before out is written: out may be Z
+    return np.multiply(0.5 * Z, 1 + t, out=out)
+
+
 def _d_identity(A):
     return np.ones_like(A)
 
@@ -79,6 +89,11 @@ def _d_tanh(A):
 
 def _d_leaky_relu(A):
     return np.where(A > 0, A.dtype.type(1), A.dtype.type(0.01))
+
+
+def _d_gelu(Z):  # from Z: gelu is not monotone (its minimum is near z = -0.75)
+    t = np.tanh(_GELU_C * (Z + _GELU_K * Z * Z * Z))
+    return 0.5 * (1 + t) + 0.5 * Z * (1 - t * t) * _GELU_C * (1 + 3 * _GELU_K * Z * Z)
 
 
 def _d_step(A):
@@ -126,6 +141,7 @@ ACTIVATIONS = {
         Activation("step", 4, _step, _d_step, gradient=False),
         Activation("softmax", 5, _softmax, None, hidden=False),
         Activation("leaky_relu", 6, _leaky_relu, _d_leaky_relu),
+        Activation("gelu", 7, _gelu, _d_gelu, needs_z=True),
     )
 }
 

@@ -252,6 +252,7 @@ def act1(act, z):
 def _act1_impl(act, z):
     T = np.float32 if z == types.float32 else np.float64
     zero, one, slope = T(0), T(1), T(0.01)
+    half, gelu_c, gelu_k, gelu_3k = T(0.5), T(0.7978845608028654), T(0.044715), T(0.134145)
 
     def impl(act, z):
         if act == Act.RELU:
@@ -264,6 +265,9 @@ def _act1_impl(act, z):
             return one if z > zero else zero
         if act == Act.LEAKY_RELU:
             return slope * z if z < zero else z
+        if act == Act.GELU:
+            t = tanh1(gelu_c * (z + gelu_k * z * z * z))
+            return half * z * (one + t)
         return z
 
     return impl
@@ -277,6 +281,7 @@ def dact1(act, x):
 def _dact1_impl(act, x):
     T = np.float32 if x == types.float32 else np.float64
     zero, one, slope = T(0), T(1), T(0.01)
+    half, gelu_c, gelu_k, gelu_3k = T(0.5), T(0.7978845608028654), T(0.044715), T(0.134145)
 
     def impl(act, x):
         if act == Act.RELU:
@@ -289,6 +294,9 @@ def _dact1_impl(act, x):
             return zero
         if act == Act.LEAKY_RELU:
             return one if x > zero else slope
+        if act == Act.GELU:  # from z
+            t = tanh1(gelu_c * (x + gelu_k * x * x * x))
+            return half * (one + t) + half * x * (one - t * t) * gelu_c * (one + gelu_3k * x * x)
         return one
 
     return impl
