@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from .activations import TRAINABLE_ACTIVATIONS
+from .optim import OPTIMIZERS
 
 BUNDLED = ("digits", "iris", "breast_cancer", "wine")
 
@@ -70,8 +71,8 @@ def build_parser():
     train.add_argument("--epochs", type=_positive(int), default=30)
     train.add_argument("--batch-size", type=_positive(int), default=32)
     train.add_argument("--lr", type=_positive(float), default=None,
-                       help="learning rate (default 0.05 for sgd, 0.001 for adam)")
-    train.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd")
+                       help="learning rate (default 0.05 for sgd, the optimizer's own otherwise)")
+    train.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="sgd")
     train.add_argument("--momentum", type=float, default=0.9)
     train.add_argument("--backend", default="auto")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
@@ -220,9 +221,9 @@ def cmd_train(args):
         out, loss = "identity", "mse"
         Y_train = (y_train - meta["y_mean"]) / meta["y_scale"]
         Y_test = (y_test - meta["y_mean"]) / meta["y_scale"]
-    lr = args.lr if args.lr is not None else (0.05 if args.optimizer == "sgd" else 0.001)
-    optimizer = (fastnn.SGD(lr=lr, momentum=args.momentum) if args.optimizer == "sgd"
-                 else fastnn.Adam(lr=lr))
+    cls = OPTIMIZERS[args.optimizer]
+    lr = args.lr if args.lr is not None else (0.05 if cls is fastnn.SGD else cls().lr)
+    optimizer = cls(lr=lr, momentum=args.momentum) if cls is fastnn.SGD else cls(lr=lr)
     net = fastnn.Network(sizes, activation=args.activation, output_activation=out, loss=loss,
                          dtype=args.dtype, backend=args.backend, seed=args.seed)
     start = time.perf_counter()
