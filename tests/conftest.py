@@ -24,6 +24,16 @@ SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 4), (7, 13, 29), (31, 17, 1), (97, 131, 5
 RTOL = {np.float32: 2e-5, np.float64: 1e-11}
 
 
+def more_optimizers(*listed):
+    """One instance (lr 0.01, weight decay 1e-3) of every optimizer in fastnn.optim.OPTIMIZERS
+    whose kind is not among ``listed``: the lists of optimizers the tests train with pick up a
+    new row of the table this way."""
+    from fastnn.optim import OPTIMIZERS
+
+    return [cls(lr=0.01, weight_decay=1e-3) for kind, cls in OPTIMIZERS.items()
+            if kind not in listed]
+
+
 def tol(dtype, k=1):
     """Absolute-and-relative tolerance for a result accumulated over ``k`` terms."""
     r = RTOL[np.dtype(dtype).type] * max(1.0, np.sqrt(k))

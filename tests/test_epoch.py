@@ -3,7 +3,7 @@ same batches, and the sampling of minibatches is what it says."""
 
 import numpy as np
 import pytest
-from conftest import BACKENDS
+from conftest import BACKENDS, more_optimizers
 
 import fastnn
 from fastnn import _config
@@ -16,6 +16,7 @@ OPTIMIZERS = [
     fastnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-3),
     fastnn.SGD(lr=0.05, momentum=0.9, nesterov=True),
     fastnn.Adam(lr=0.01, weight_decay=1e-3),
+    *more_optimizers("sgd", "adam"),
 ]
 NETS = [
     ([2, 8, 2], "relu", "softmax", "cross_entropy"),

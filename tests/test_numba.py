@@ -11,6 +11,7 @@ import threading
 
 import numpy as np
 import pytest
+from conftest import more_optimizers
 
 import fastnn
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
@@ -243,6 +244,7 @@ EPOCH_OPTIMIZERS = [
     fastnn.SGD(lr=0.05, momentum=0.9, weight_decay=1e-2),
     fastnn.SGD(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3),
     fastnn.Adam(lr=0.01, weight_decay=1e-3),
+    *more_optimizers("sgd", "adam"),
 ]
 
 

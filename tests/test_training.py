@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import more_optimizers
 
 import fastnn
 
@@ -74,6 +75,7 @@ def test_logistic_regression_separates_separable_data(backend, dtype):
                                                                       nesterov=True),
     fastnn.SGD(lr=0.1, weight_decay=1e-3, schedule="invscaling", power_t=0.25),
     fastnn.Adam(lr=0.01), fastnn.Adam(lr=0.01, weight_decay=1e-3),
+    *more_optimizers("sgd", "adam"),
 ], ids=repr)
 @pytest.mark.parametrize("sampling", ["shuffle", "uniform"])
 def test_every_optimizer_fits_digits(backend, dtype, optimizer, sampling):

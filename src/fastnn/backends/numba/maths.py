@@ -252,7 +252,7 @@ def act1(act, z):
 def _act1_impl(act, z):
     T = np.float32 if z == types.float32 else np.float64
     zero, one, slope = T(0), T(1), T(0.01)
-    half, gelu_c, gelu_k, gelu_3k = T(0.5), T(0.7978845608028654), T(0.044715), T(0.134145)
+    half, gelu_c, gelu_k = T(0.5), T(0.7978845608028654), T(0.044715)
 
     def impl(act, z):
         if act == Act.RELU:
