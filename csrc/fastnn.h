@@ -72,7 +72,8 @@ enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
    (Adam's first and second moments).  The rule of each is its case in optim.c / optim.template.c. */
 #define FNN_OPTIMIZERS(X)                                                                        \
     X(SGD, 0, "sgd", 1)                                                                          \
-    X(ADAM, 1, "adam", 2)
+    X(ADAM, 1, "adam", 2)                                                                        \
+    X(ADAMW, 2, "adamw", 2)
 /* Micro-kernel families (isa.c). */
 #define FNN_ISAS(X)                                                                              \
     X(PORTABLE, 0, "portable")                                                                   \

@@ -26,6 +26,7 @@ int fnn_rule_make(fnn_rule *r, const fnn_optimizer *opt, long long step, int dec
         r->nesterov = opt->nesterov;
         return FNN_OK;
     case FNN_OPT_ADAM:
+    case FNN_OPT_ADAMW:
         if (step < 1)
             return FNN_EINVAL;
         r->beta1 = opt->beta1;

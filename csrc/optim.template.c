@@ -59,6 +59,20 @@ void FN(fnn_rule_apply)(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, T *pa
             }
             break;
         }
+        case FNN_OPT_ADAMW: { /* Adam with decoupled weight decay: w shrinks by lr wd first */
+            const T b1 = (T)r->beta1, b2 = (T)r->beta2, ob1 = (T)(1.0 - r->beta1),
+                    ob2 = (T)(1.0 - r->beta2), step = (T)r->step, ibc2 = (T)r->ibc2,
+                    e = (T)r->eps, keep = (T)(1.0 - r->lr * r->wd);
+            T *restrict mq = m + q * ldw, *restrict vq = v + q * ldw;
+            for (i = 0; i < cols; ++i) {
+                const T mi = b1 * mq[i] + ob1 * g[i];
+                const T vi = b2 * vq[i] + ob2 * g[i] * g[i];
+                mq[i] = mi;
+                vq[i] = vi;
+                w[i] = w[i] * keep - step * mi / (sqrt(vi * ibc2) + e);
+            }
+            break;
+        }
         }
     }
 }

@@ -10,7 +10,7 @@ from .losses import LOSSES
 from .network import Network
 from .persistence import load
 from .training import History
-from .optim import SGD, Adam
+from .optim import SGD, Adam, AdamW
 
 
 def warmup(parallel=True):
@@ -25,6 +25,6 @@ def warmup(parallel=True):
 
 __all__ = [
     "__version__", "kernels", "available_backends", "show_config", "config_info",
-    "set_num_threads", "get_num_threads", "Network", "History", "load", "SGD", "Adam",
+    "set_num_threads", "get_num_threads", "Network", "History", "load", "SGD", "Adam", "AdamW",
     "DivergenceError", "ACTIVATIONS", "LOSSES", "warmup",
 ]

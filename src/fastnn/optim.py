@@ -24,7 +24,7 @@ import numpy as np
 
 from ._validation import check_positive_int, check_real
 
-__all__ = ["SGD", "Adam", "Optimizer", "OPTIMIZERS", "SCHEDULES", "SAMPLINGS", "epoch_indices",
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "OPTIMIZERS", "SCHEDULES", "SAMPLINGS", "epoch_indices",
            "check_state"]
 
 SCHEDULES = ("constant", "invscaling")
@@ -169,7 +169,24 @@ class Adam(Optimizer):
         param -= args["lr"] * m_hat / (np.sqrt(v_hat) + args["epsilon"])
 
 
-OPTIMIZERS = {cls.kind: cls for cls in (SGD, Adam)}
+class AdamW(Adam):
+    """AdamW (Loshchilov and Hutter), as PyTorch defines it: Adam with the weight decay decoupled
+    from the gradient, ``w <- w (1 - lr weight_decay)`` before the Adam step (on the weights,
+    not the biases, like fastnn's other optimizers)."""
+
+    kind, code = "adamw", 2
+
+    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
+                 schedule="constant", power_t=0.5):
+        super().__init__(lr, beta_1, beta_2, epsilon, weight_decay, schedule, power_t)
+
+    @staticmethod
+    def reference(args, param, grad, m, v):
+        param *= 1 - args["lr"] * args["weight_decay"]
+        Adam.reference(dict(args, weight_decay=0.0), param, grad, m, v)
+
+
+OPTIMIZERS = {cls.kind: cls for cls in (SGD, Adam, AdamW)}
 
 
 def check_optimizer(optimizer):

@@ -21,7 +21,7 @@ __all__ = ["UPDATE", "CHUNK", "HYPER", "hyper"]
 
 CHUNK = 4096  # elements of an update per parallel task
 KIND = {name: cls.code for name, cls in OPTIMIZERS.items()}
-SGD, ADAM = KIND["sgd"], KIND["adam"]
+SGD, ADAM, ADAMW = KIND["sgd"], KIND["adam"], KIND["adamw"]
 HYPER = ("lr", "weight_decay", "momentum", "nesterov", "beta_1", "beta_2", "epsilon")
 
 
@@ -48,7 +48,7 @@ def _update(param, grad, m_, v_, kind, h, t):
     eps = const(w, eps_d)
     step = 1.0
     ibc2 = 1.0
-    if kind == ADAM:
+    if kind == ADAM or kind == ADAMW:
         step = lr_d / (1.0 - b1_d ** (t + 1))
         ibc2 = 1.0 / (1.0 - b2_d ** (t + 1))
     st = const(w, step)
@@ -87,6 +87,16 @@ def _update(param, grad, m_, v_, kind, h, t):
                 ms[i] = mi
                 vs[i] = vi
                 ws[i] -= st * mi / (np.sqrt(vi * ib) + eps)
+        elif kind == ADAMW:  # Adam with decoupled weight decay: w shrinks by lr wd first
+            keep = const(w, 1.0 - lr_d * wd_d)
+            ms = m[i0:i1]
+            vs = v[i0:i1]
+            for i in range(ws.shape[0]):
+                mi = b1 * ms[i] + ob1 * gs[i]
+                vi = b2 * vs[i] + ob2 * gs[i] * gs[i]
+                ms[i] = mi
+                vs[i] = vi
+                ws[i] = ws[i] * keep - st * mi / (np.sqrt(vi * ib) + eps)
 
 
 UPDATE = cfg.variants(_update, cfg.FASTMATH_EXACT)
