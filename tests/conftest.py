@@ -34,6 +34,15 @@ def more_optimizers(*listed):
             if kind not in listed]
 
 
+def more_activations(*listed):
+    """Every activation a network can be trained with (fastnn.activations.TRAINABLE_ACTIVATIONS)
+    that is not among ``listed``: the fixed networks of the epoch tests are joined by one net per
+    new row of the table this way, so its compiled forward, derivative and loss path are run."""
+    from fastnn.activations import TRAINABLE_ACTIVATIONS
+
+    return [name for name in TRAINABLE_ACTIVATIONS if name not in listed]
+
+
 def tol(dtype, k=1):
     """Absolute-and-relative tolerance for a result accumulated over ``k`` terms."""
     r = RTOL[np.dtype(dtype).type] * max(1.0, np.sqrt(k))

@@ -3,7 +3,7 @@ same batches, and the sampling of minibatches is what it says."""
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, more_optimizers
+from conftest import BACKENDS, more_activations, more_optimizers
 
 import fastnn
 from fastnn import _config
@@ -23,6 +23,9 @@ NETS = [
     ([5, 7, 3, 1], "tanh", "identity", "mse"),
     ([6, 4, 3], "sigmoid", "sigmoid", "binary_cross_entropy"),
     ([3, 1], "relu", "tanh", "mse"),
+    # every other activation, hidden and at the output (the loss's general chain rule, and the
+    # layer input Z kept where the derivative is written from it)
+    *[([5, 7, 3, 2], act, act, "mse") for act in more_activations("relu", "tanh", "sigmoid")],
 ]
 
 
@@ -38,7 +41,7 @@ def data(sizes, loss, n=37, seed=0):
 
 @pytest.mark.parametrize("backend", COMPILED)
 @pytest.mark.parametrize("optimizer", OPTIMIZERS, ids=repr)
-@pytest.mark.parametrize("net", NETS, ids=lambda n: "-".join(map(str, n[0])) + n[3])
+@pytest.mark.parametrize("net", NETS, ids=lambda n: "-".join(map(str, n[0])) + n[1] + n[3])
 @pytest.mark.parametrize("sampling", ["shuffle", "uniform"])
 def test_compiled_epochs_match_the_reference(backend, dtype, optimizer, net, sampling):
     sizes, act, out_act, loss = net

@@ -11,7 +11,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import more_optimizers
+from conftest import more_activations, more_optimizers
 
 import fastnn
 from fastnn.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
@@ -238,6 +238,7 @@ EPOCH_NETS = [
     ([4, 9, 3], ["relu", "softmax"], "cross_entropy"),
     ([5, 7, 6, 2], ["tanh", "sigmoid", "sigmoid"], "binary_cross_entropy"),
     ([4, 6, 3], ["step", "softmax"], "mse"),  # a non-fused pair: the general chain rule
+    *[([5, 7, 2], [act, "tanh"], "mse") for act in more_activations("tanh", "relu", "sigmoid")],
 ]
 EPOCH_OPTIMIZERS = [
     fastnn.SGD(lr=0.1),
@@ -264,7 +265,7 @@ def _epoch_setup(sizes, acts, loss, optimizer, dtype, n=29, batch_size=4, seed=0
 
 
 @pytest.mark.parametrize("optimizer", EPOCH_OPTIMIZERS, ids=repr)
-@pytest.mark.parametrize("net", EPOCH_NETS, ids=lambda n: "-".join(map(str, n[0])) + n[2])
+@pytest.mark.parametrize("net", EPOCH_NETS, ids=lambda n: "-".join(map(str, n[0])) + n[1][0] + n[2])
 def test_compiled_epoch_is_the_python_loop_over_numba_kernels(dtype, net, optimizer):
     """TRAIN_EPOCH sequences the very kernels the base class's Python loop calls one by one: the
     same weights, optimizer state and mean loss, bit for bit (29 samples: a short last batch)."""

@@ -60,7 +60,7 @@ FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay m
 
 # Smallest work (elements) for which the parallel variant is used; below it, the serial one.
 # The cheaper an element, the more of them it takes to repay a parallel region: the cheap
-# epilogues (identity, relu, step: a compare or a copy per element) hardly ever do, the
+# epilogues (identity, relu, leaky_relu, step: a compare or a copy per element) hardly ever do, the
 # exp-based ones cost a few times more per element, the loss (libm exp/log in double) many times
 # more. Each threshold sits at about twice the break-even point, since a parallel region right
 # after a multi-threaded BLAS product also pays for waking threads the BLAS pool is spinning on
@@ -69,8 +69,8 @@ FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay m
 # compiled epoch and predict (TRAIN_EPOCH, PREDICT) use the serial variants throughout and leave
 # the threading to BLAS, since a prange region right after a BLAS product oversubscribes the
 # cores while the BLAS threads still spin.
-PARALLEL_MIN_EPILOGUE = 1 << 20  # outputs of a cheap epilogue (identity, relu, step; D_prev; db)
-PARALLEL_MIN_EPILOGUE_EXP = 1 << 16  # outputs of an exp-based epilogue (sigmoid, tanh, softmax)
+PARALLEL_MIN_EPILOGUE = 1 << 20  # outputs of a piecewise-linear epilogue; D_prev; db
+PARALLEL_MIN_EPILOGUE_EXP = 1 << 16  # outputs of any other epilogue (exp or rational)
 PARALLEL_MIN_LOSS = 1 << 13  # elements of Z
 PARALLEL_MIN_UPDATE = 1 << 17  # parameters of an SGD / Adam step
 

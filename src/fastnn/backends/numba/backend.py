@@ -20,8 +20,10 @@ from .optimizers import UPDATE, hyper
 
 __all__ = ["NumbaBackend", "warmup"]
 
-# epilogues that evaluate exp (or a rational function): parallel from a lower size
-_EXPENSIVE = (Act.SIGMOID, Act.TANH, Act.SOFTMAX)
+# piecewise-linear epilogues (a compare or a copy per element) repay a parallel region only at
+# a larger size; every other activation evaluates exp or a rational function, and so will the
+# next one added, which is why the short list is the cheap one
+_CHEAP = (Act.IDENTITY, Act.RELU, Act.LEAKY_RELU, Act.STEP)
 _EMPTY = {np.dtype(np.float32): np.empty(0, np.float32),
           np.dtype(np.float64): np.empty(0, np.float64)}
 
@@ -46,7 +48,7 @@ class NumbaBackend(Backend):
         if Z is None:
             Z = _EMPTY[W.dtype].reshape(0, 0)
         code = ACTIVATIONS[activation].code
-        threshold = cfg.PARALLEL_MIN_EPILOGUE_EXP if code in _EXPENSIVE else cfg.PARALLEL_MIN_EPILOGUE
+        threshold = cfg.PARALLEL_MIN_EPILOGUE if code in _CHEAP else cfg.PARALLEL_MIN_EPILOGUE_EXP
         FORWARD[_threads(out.size, threshold) > 1](X, W, b, code, out, Z)
         return out
 
