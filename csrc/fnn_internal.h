@@ -26,8 +26,16 @@
 
 #if defined(__GNUC__)
 #define FNN_ALIGN64 __attribute__((aligned(64)))
+#define FNN_INLINE inline __attribute__((always_inline))
+/* fetch the line of p into the caches, for reading (rw 0) or writing (rw 1) */
+#define FNN_PREFETCH(p, rw) __builtin_prefetch((p), (rw), 3)
+/* unroll the next loop completely (its trip count is a compile-time constant up to 16) */
+#define FNN_UNROLL _Pragma("GCC unroll 16")
 #else
 #define FNN_ALIGN64
+#define FNN_INLINE inline
+#define FNN_PREFETCH(p, rw) ((void)(p))
+#define FNN_UNROLL
 #endif
 
 /* Largest MR*NR of any micro-kernel: edge tiles go through a scratch tile of this size. */

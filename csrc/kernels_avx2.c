@@ -34,12 +34,13 @@
 #define V_LDM(p, m) _mm256_maskload_ps((p), (m))
 #define V_STM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define UK_MR 6
+#define UK_NV 2
 #define SM_NV 2
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"
-#define PK_MR 6
-#define PK_NR 16
+#define PK_MR UK_MR
+#define PK_NR (UK_NV * VL)
 #include "pack.template.c"
 #undef PK_MR
 #undef PK_NR
@@ -56,6 +57,7 @@
 #undef V_LDM
 #undef V_STM
 #undef UK_MR
+#undef UK_NV
 #undef SM_NV
 #undef SM_R
 #undef NW_R2
@@ -81,12 +83,13 @@
 #define V_LDM(p, m) _mm256_maskload_pd((p), (m))
 #define V_STM(p, m, v) _mm256_maskstore_pd((p), (m), (v))
 #define UK_MR 6
+#define UK_NV 2
 #define SM_NV 2
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"
-#define PK_MR 6
-#define PK_NR 8
+#define PK_MR UK_MR
+#define PK_NR (UK_NV * VL)
 #include "pack.template.c"
 #undef PK_MR
 #undef PK_NR

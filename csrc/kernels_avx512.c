@@ -39,6 +39,7 @@
 #define V_LDM(p, m) _mm512_maskz_loadu_ps((m), (p))
 #define V_STM(p, m, v) _mm512_mask_storeu_ps((p), (m), (v))
 #define UK_MR 12
+#define UK_NV 2
 #define SM_NV 4
 #define SM_R 4
 #define NW_R2 8
@@ -78,8 +79,8 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #define PK_TBLOCK(src, lds, dst, ldd) fnn_transpose16_f32((src), (lds), 16, (dst), (ldd), 0xFFFF)
 #define PK_TBLOCK_A(src, lds, dst) \
     fnn_transpose16_f32((src), (lds), PK_MR, (dst), PK_MR, (__mmask16)((1u << PK_MR) - 1u))
-#define PK_MR 12
-#define PK_NR 32
+#define PK_MR UK_MR
+#define PK_NR (UK_NV * VL)
 #include "pack.template.c"
 #undef PK_TBLOCK
 #undef PK_TBLOCK_A
@@ -98,6 +99,7 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #undef V_LDM
 #undef V_STM
 #undef UK_MR
+#undef UK_NV
 #undef SM_NV
 #undef SM_R
 #undef NW_R2
@@ -123,12 +125,13 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #define V_LDM(p, m) _mm512_maskz_loadu_pd((m), (p))
 #define V_STM(p, m, v) _mm512_mask_storeu_pd((p), (m), (v))
 #define UK_MR 12
+#define UK_NV 2
 #define SM_NV 4
 #define SM_R 4
 #define NW_R2 8
 #include "ukernel_simd.template.c"
-#define PK_MR 12
-#define PK_NR 16
+#define PK_MR UK_MR
+#define PK_NR (UK_NV * VL)
 #include "pack.template.c"
 #undef PK_MR
 #undef PK_NR
