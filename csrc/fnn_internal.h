@@ -181,7 +181,7 @@ void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, doubl
 #define FNN_DIRECT_A_MAX_SLIVERS 8
 #endif
 
-/* Work stealing between the strips of a parallel GEMM (gemm.template.c): at most FNN_STEAL_MAX
+/* Work stealing between the strips of a parallel GEMM (steal.template.c): at most FNN_STEAL_MAX
    threads, one strip each (0 without GCC's atomics); a strip's word packs a stage, its number of
    row blocks and the next one to take, FNN_STEAL_BITS bits each for the last two. */
 #ifndef FNN_STEAL_MAX

@@ -1,9 +1,9 @@
-/* gemm.c -- instantiates the GEMM driver and the dense-layer kernels for float and double.
+/* gemm.c -- instantiates the GEMM driver (gemm.template.c, steal.template.c) for both types.
  *
  * Design
  * ------
  * Compiled with baseline flags: the driver only packs, loops and calls through the ISA context
- * (fnn_internal.h), so it needs no target-specific code.  See gemm.template.c.
+ * (fnn_internal.h), so it needs no target-specific code.
  */
 #include "fnn_internal.h"
 

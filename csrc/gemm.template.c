@@ -1,23 +1,22 @@
-/* gemm.template.c -- GEMM driver with fused epilogue, dense forward and backward, one type.
+/* gemm.template.c -- the GEMM driver with its fused epilogue, one type.
  *
  * Design
  * ------
  * #included by gemm.c once per type with FNN_T / FNN_SUF defined.  Goto/BLIS loop nest
  *     jc (NC columns of B/C) > pc (KC of the depth) > ic (MC rows of A/C) > jr (NR) > ir (MR)
  * B's KC x NC panel and A's MC x KC block are packed (from any strides, zero-padded to whole
- * slivers, by the ISA's pack functions) into per-thread buffers; the micro-kernel of the current ISA context computes an
- * MR x NR tile; edge tiles are computed into a scratch tile and copied.  After the last KC
- * block a tile is final, and the epilogue is applied to it right away, while it is in L1.
+ * slivers, by the ISA's pack functions) into per-thread buffers; the micro-kernel of the
+ * current ISA context computes an MR x NR tile; edge tiles are computed into a scratch tile
+ * and copied.  After the last KC block a tile is final, and the epilogue is applied to it right
+ * away, while it is in L1.
  *
  * Threads: C is cut into strips (whole NR-column or MR-row slivers) along its longer side, one
  * per thread (more, scheduled dynamically, only for very wide products); each strip is a serial
- * GEMM with the thread's own packing buffers.  A thread that finishes its strip early takes row
- * blocks of the others' current KC x NC stage, reading their packed panel of B (work stealing:
- * another process on the machine holds up one thread at random, and the threads of a
- * 1024-2048-2048-10 epoch finished 4-12% of its time apart).  No element of C is written by two
- * threads at once, and every element is summed in the same order whatever the number of threads
- * or who computed it, so results do not depend on them.  Below FNN_PAR_MIN_FLOPS one thread is
- * used (a parallel region costs microseconds).
+ * GEMM with the thread's own packing buffers, and a thread that finishes its strip early helps
+ * with the others' (steal.template.c).  No element of C is written by two threads at once, and
+ * every element is summed in the same order whatever the number of threads, so results do not
+ * depend on them.  Below FNN_PAR_MIN_FLOPS one thread is used (a parallel region costs
+ * microseconds).
  *
  * A narrow block of C (at most FNN_DIRECT_A_MAX_SLIVERS B slivers) reads A in place instead
  * of packing it, one A sliver against every B sliver in turn (see direct_a).
@@ -152,53 +151,13 @@ static void FN(row_block)(const KERN *kn, int direct, ptrdiff_t ic, ptrdiff_t mc
     }
 }
 
-/* A strip's current stage, whose row blocks threads that have finished their own strips take
-   too (see steal_claim).  word = stage << 40 | blocks << 20 | next block, so that a block is
-   claimed (compare and swap) only within the stage whose panel it was read with. */
-typedef struct {
-    long long word, done; /* atomics: done counts the blocks of the stage finished */
-    int fin;              /* atomic: the strip is finished */
-    /* the stage, written by the owner before it publishes word */
-    const T *Bp;
-    ptrdiff_t jc, nc, pc, kc;
-    int accumulate;
-    const EP *ep;
-    /* the strip */
-    const KERN *kn;
-    int direct;
-    ptrdiff_t m, MC, KC, rsa, csa, ldc;
-    const T *A;
-    T *C;
-} FN(steal);
-
-/* The next block of the stage in w (the strip's word, as read), or -1 if none is left. */
-static ptrdiff_t FN(steal_claim)(FN(steal) *sh, long long w)
-{
-    for (;;) {
-        const long long next = w & FNN_STEAL_MASK, nblk = (w >> FNN_STEAL_BITS) & FNN_STEAL_MASK;
-        const long long stage = w >> (2 * FNN_STEAL_BITS);
-        if (next >= nblk)
-            return -1;
-        if (FNN_ACAS(&sh->word, &w, w + 1))
-            return (ptrdiff_t)next;
-        if (w >> (2 * FNN_STEAL_BITS) != stage)
-            return -1;
-    }
-}
-
-/* Row block b of the strip's current stage (claimed), then counted as done. */
-static void FN(steal_run)(FN(steal) *sh, ptrdiff_t b, T *Ap)
-{
-    const ptrdiff_t ic = b * sh->MC, mc = sh->m - ic < sh->MC ? sh->m - ic : sh->MC;
-    FN(row_block)(sh->kn, sh->direct, ic, mc, sh->jc, sh->nc, sh->pc, sh->kc, sh->A, sh->rsa,
-                  sh->csa, sh->Bp, sh->C, sh->ldc, sh->accumulate, sh->ep, Ap);
-    FNN_AINC(&sh->done);
-}
+/* the strips' shared stages, which hand out row_block */
+#include "steal.template.c"
 
 /* Serial blocked GEMM of one sub-block: C[m x n] = A.B (k > 0), then ep on each final tile.
    ep is NULL for a plain store; its bias/aux are already offset to this sub-block.  With sh,
-   the row blocks of each stage are published there for other threads to take as well, and the
-   stage ends when all are done (every element of C still gets its depth blocks in order). */
+   the row blocks of each stage are shared with threads that have finished their own strips
+   (steal.template.c). */
 static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,
                           ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
                           T *C, ptrdiff_t ldc, const EP *ep, FN(steal) *sh)
@@ -219,62 +178,25 @@ static int FN(gemm_block)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
     Ap = (T *)fnn_buffer_get(0, (size_t)MC * (size_t)KC * sizeof(T));
     Bp = Ap ? (T *)fnn_buffer_get(1, (size_t)NC * (size_t)KC * sizeof(T)) : NULL;
     if (!Bp) {
-        if (sh)
-            FNN_ASTORE(&sh->fin, 1);
+        FN(steal_close)(sh);
         return FNN_ENOMEM;
     }
-    if (sh && nblk > FNN_STEAL_MASK) {
-        FNN_ASTORE(&sh->fin, 1);
-        sh = NULL;
-    }
-    if (sh) {
-        sh->kn = kn;
-        sh->direct = direct;
-        sh->m = m;
-        sh->MC = MC;
-        sh->KC = KC;
-        sh->A = A;
-        sh->rsa = rsa;
-        sh->csa = csa;
-        sh->C = C;
-        sh->ldc = ldc;
-        sh->Bp = Bp;
-    }
+    sh = FN(steal_open)(sh, kn, direct, m, MC, KC, nblk, A, rsa, csa, C, ldc, Bp);
     for (jc = 0; jc < n; jc += NC) {
         const ptrdiff_t nc = n - jc < NC ? n - jc : NC;
         for (pc = 0; pc < k; pc += KC) {
             const ptrdiff_t kc = k - pc < KC ? k - pc : KC;
             const int accumulate = pc > 0, last = pc + kc == k;
             kn->pack_b(kc, nc, B + pc * rsb + jc * csb, rsb, csb, Bp);
-            if (!sh) {
+            if (sh)
+                FN(steal_stage)(sh, ++stage, jc, nc, pc, kc, accumulate, last ? ep : NULL, Ap);
+            else
                 for (ic = 0; ic < m; ic += MC)
                     FN(row_block)(kn, direct, ic, m - ic < MC ? m - ic : MC, jc, nc, pc, kc, A,
                                   rsa, csa, Bp, C, ldc, accumulate, last ? ep : NULL, Ap);
-                continue;
-            }
-            sh->jc = jc;
-            sh->nc = nc;
-            sh->pc = pc;
-            sh->kc = kc;
-            sh->accumulate = accumulate;
-            sh->ep = last ? ep : NULL;
-            FNN_ASTORE(&sh->done, 0);
-            {
-                const long long w = (++stage << (2 * FNN_STEAL_BITS))
-                                    | ((long long)nblk << FNN_STEAL_BITS);
-                ptrdiff_t b;
-                unsigned spins = 0;
-                FNN_ASTORE(&sh->word, w);
-                while ((b = FN(steal_claim)(sh, FNN_ALOAD(&sh->word))) >= 0)
-                    FN(steal_run)(sh, b, Ap);
-                /* the blocks that other threads took: they read Bp and write C */
-                while (FNN_ALOAD(&sh->done) < nblk)
-                    FNN_WAIT(spins);
-            }
         }
     }
-    if (sh)
-        FNN_ASTORE(&sh->fin, 1);
+    FN(steal_close)(sh);
     fnn_buffer_done(1, Bp);
     fnn_buffer_done(0, Ap);
     return FNN_OK;
@@ -340,40 +262,6 @@ static void FN(strip)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int 
         *i1 = msl * (t + 1) / ntask * MR;
         if (*i1 > m)
             *i1 = m;
-    }
-}
-
-/* After its own strip: take row blocks of the other strips until all are finished. */
-static void FN(steal_help)(FN(steal) *sh, int nsh, int self)
-{
-    T *Ap = NULL;
-    size_t cap = 0;
-    unsigned spins = 0;
-    for (;;) {
-        int s, active = 0;
-        for (s = 0; s < nsh; ++s) {
-            long long w;
-            ptrdiff_t b;
-            size_t need;
-            if (s == self || FNN_ALOAD(&sh[s].fin))
-                continue;
-            active = 1;
-            w = FNN_ALOAD(&sh[s].word);
-            if ((w & FNN_STEAL_MASK) >= ((w >> FNN_STEAL_BITS) & FNN_STEAL_MASK))
-                continue;
-            need = (size_t)sh[s].MC * (size_t)sh[s].KC;
-            if (need > cap) {
-                Ap = (T *)fnn_buffer_get(0, need * sizeof(T));
-                cap = Ap ? need : 0;
-            }
-            if (Ap && (b = FN(steal_claim)(&sh[s], w)) >= 0) {
-                FN(steal_run)(&sh[s], b, Ap);
-                spins = 0;
-            }
-        }
-        if (!active)
-            return;
-        FNN_WAIT(spins);
     }
 }
 
@@ -542,62 +430,6 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     if (status == FNN_OK && softmax)
         kn->softmax(C, ldc, m, n);
     return status;
-}
-
-int FN(fnn_dense_forward)(ptrdiff_t m, ptrdiff_t k, ptrdiff_t n, const T *X, const T *W,
-                          const T *b, int act, T *out, T *Z, int n_threads)
-{
-    EP e;
-    memset(&e, 0, sizeof e);
-    e.kind = FNN_EP_BIAS_ACT;
-    e.act = act;
-    e.bias = b;
-    e.zout = Z;
-    e.ldz = n;
-    return FN(fnn_gemm)(m, n, k, X, k, 1, W, n, 1, out, n, &e, n_threads);
-}
-
-int FN(fnn_dense_backward)(ptrdiff_t m, ptrdiff_t n_in, ptrdiff_t n_out, const T *A_prev,
-                           const T *Z_prev, const T *W, const T *D, int act_prev, T *dW, T *db,
-                           T *D_prev, int n_threads)
-{
-    int st;
-    ptrdiff_t i, j;
-    const int flags = act_prev >= 0 ? fnn_act_flags(act_prev) : 0;
-    if (m < 0 || n_in < 0 || n_out < 0 || (act_prev >= 0 && !(flags & FNN_ACT_HIDDEN)))
-        return FNN_EINVAL;
-    if (n_in > 0 && n_out > 0 && (!W || !dW))
-        return FNN_EINVAL;
-    if (n_out > 0 && !db)
-        return FNN_EINVAL;
-    if (m > 0 && ((n_in > 0 && !A_prev) || (n_out > 0 && !D)))
-        return FNN_EINVAL;
-    if (act_prev >= 0 && m > 0 && n_in > 0
-        && (!D_prev || ((flags & FNN_ACT_NEEDS_Z) && !Z_prev)))
-        return FNN_EINVAL;
-
-    /* dW = A_prev^T . D : A(i,p) = A_prev[p*n_in + i] */
-    st = FN(fnn_gemm)(n_in, n_out, m, A_prev, 1, n_in, D, n_out, 1, dW, n_out, NULL, n_threads);
-    if (st != FNN_OK)
-        return st;
-    for (j = 0; j < n_out; ++j)
-        db[j] = 0;
-    for (i = 0; i < m; ++i) {
-        const T *restrict d = D + i * n_out;
-        for (j = 0; j < n_out; ++j)
-            db[j] += d[j];
-    }
-    if (act_prev >= 0) {
-        /* D_prev = (D . W^T) * act'(A_prev or Z_prev) : B(p,j) = W[j*n_out + p] */
-        EP e;
-        memset(&e, 0, sizeof e);
-        e.kind = FNN_EP_MUL_DERIV;
-        e.act = act_prev;
-        e.aux = flags & FNN_ACT_NEEDS_Z ? Z_prev : A_prev;
-        e.ldaux = n_in;
-        st = FN(fnn_gemm)(m, n_in, n_out, D, n_out, 1, W, 1, n_out, D_prev, n_in, &e, n_threads);
-    }
-    return st;
 }
 
 #undef FN
