@@ -1,4 +1,4 @@
-# The C kernels of csrc/ (fastnn.h, fnn_loss.h), declared nogil for the Cython wrappers.
+# The C kernels of csrc/ that the Cython wrappers call, declared nogil.
 
 cdef extern from "fastnn.h" nogil:
     enum:
@@ -20,7 +20,6 @@ cdef extern from "fastnn.h" nogil:
     int fnn_best_isa()
     int fnn_get_isa()
     int fnn_set_isa(int isa)
-    const char *fnn_isa_name(int isa)
     int fnn_openmp_enabled()
     int fnn_omp_max_threads()
     void fnn_set_cpu_budget(int cpus)
@@ -28,20 +27,12 @@ cdef extern from "fastnn.h" nogil:
     void fnn_call_end()
     int fnn_calls_active()
     int fnn_team(int n_threads)
-    void fnn_release_buffers()
 
+    # the wrappers pass no epilogue (NULL) to fnn_gemm: a plain product
     ctypedef struct fnn_epilogue_f32:
-        int kind
-        int act
-        const float *bias
-        const float *aux
-        Py_ssize_t ldaux
+        pass
     ctypedef struct fnn_epilogue_f64:
-        int kind
-        int act
-        const double *bias
-        const double *aux
-        Py_ssize_t ldaux
+        pass
 
     int fnn_gemm_f32(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, const float *A, Py_ssize_t rsa,
                      Py_ssize_t csa, const float *B, Py_ssize_t rsb, Py_ssize_t csb, float *C,
