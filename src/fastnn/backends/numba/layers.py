@@ -13,22 +13,24 @@ import numpy as np
 from numba import prange
 
 from ... import _numba_config as cfg
-from .maths import Act, act1, const, dact1, expneg
+from .maths import Act, act1, const, dact1, expneg, unswitched
 
-__all__ = ["FORWARD", "BACKWARD", "NO_ACTIVATION", "act_row", "softmax_row", "deriv_row"]
+__all__ = ["FORWARD", "BACKWARD", "NO_ACTIVATION"]
 
 NO_ACTIVATION = -1  # dense_backward of the first layer: no D_prev
 COL_BLOCK = 64  # columns of db per parallel task
 
 
-def _act_row(act, c, b):
+def _act_row(act, args):
     """``c = act(c + b)`` for one output row (act not softmax)."""
+    c, b = args
     for j in range(c.shape[0]):
         c[j] = act1(act, c[j] + b[j])
 
 
-def _act_row_z(act, c, b, z):
+def _act_row_z(act, args):
     """``z = c + b`` and ``c = act(z)`` for one output row (act not softmax)."""
+    c, b, z = args
     for j in range(c.shape[0]):
         z[j] = c[j] + b[j]
     for j in range(c.shape[0]):
@@ -53,8 +55,9 @@ def _softmax_row(c, b):
         c[j] *= s
 
 
-def _deriv_row(act, c, x):
+def _deriv_row(act, args):
     """``c *= act'(x)``, ``x`` the layer's output (or its input, for a ``needs_z`` row)."""
+    c, x = args
     for j in range(c.shape[0]):
         c[j] = c[j] * dact1(act, x[j])
 
@@ -70,10 +73,10 @@ def _dense_forward(X, W, b, act, out, Z):
             softmax_row(out[i], b)
     elif Z.shape[0]:
         for i in prange(m):
-            act_row_z(act, out[i], b, Z[i])
+            act_row_z(act, (out[i], b, Z[i]))
     else:
         for i in prange(m):
-            act_row(act, out[i], b)
+            act_row(act, (out[i], b))
 
 
 def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
@@ -99,14 +102,14 @@ def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
         np.dot(D, W.T, D_prev)
         if act_prev != Act.IDENTITY:
             for i in prange(m):
-                deriv_row(act_prev, D_prev[i], X_deriv[i])
+                deriv_row(act_prev, (D_prev[i], X_deriv[i]))
 
 
-# row helpers are inlined into the kernels (Numba compiles them once per dtype)
-act_row = cfg.jit(_act_row, fastmath=cfg.FASTMATH_PRODUCT)
-act_row_z = cfg.jit(_act_row_z, fastmath=cfg.FASTMATH_PRODUCT)
+# the row loops, one compiled copy per activation (maths.unswitched), shared by the kernels
+act_row = unswitched(_act_row, cfg.FASTMATH_PRODUCT)
+act_row_z = unswitched(_act_row_z, cfg.FASTMATH_PRODUCT)
+deriv_row = unswitched(_deriv_row, cfg.FASTMATH_PRODUCT)
 softmax_row = cfg.jit(_softmax_row, fastmath=cfg.FASTMATH_PRODUCT)
-deriv_row = cfg.jit(_deriv_row, fastmath=cfg.FASTMATH_PRODUCT)
 
 FORWARD = cfg.variants(_dense_forward, cfg.FASTMATH_PRODUCT)
 BACKWARD = cfg.variants(_dense_backward, cfg.FASTMATH_PRODUCT)

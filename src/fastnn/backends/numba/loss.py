@@ -16,7 +16,7 @@ from numba import prange
 
 from ... import _numba_config as cfg
 from ...losses import LOSSES
-from .maths import Act, act1, const, dact1, eps
+from .maths import Act, act1, const, dact1, eps, unswitched
 
 __all__ = ["LOSS"]
 
@@ -35,6 +35,24 @@ def _grad(loss, a, y, e, one):
         return (c - y) / (c * (one - c)), -(y * math.log(float(c))
                                             + (one - y) * math.log1p(-float(c)))
     return -y / c, -(y * math.log(float(c)))
+
+
+def _act_copy(act, args):
+    """``d = act(z)`` for one row."""
+    z, d = args
+    for j in range(z.shape[0]):
+        d[j] = act1(act, z[j])
+
+
+def _chain_rule(act, args):
+    """``d = dloss/da * act'(a or z) / m`` for one row holding ``a``; returns the row's loss."""
+    loss, z, y, d, needs_z, e, one, inv_m = args
+    row = 0.0
+    for j in range(z.shape[0]):
+        g, term = _grad(loss, d[j], y[j], e, one)
+        row += term
+        d[j] = g * dact1(act, z[j] if needs_z else d[j]) * inv_m
+    return row
 
 
 def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
@@ -70,8 +88,7 @@ def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
                     yz += float(y[j]) * z[j]
                 row = (float(zmax) + math.log(total)) * ysum - yz
         else:
-            for j in range(n):
-                d[j] = act1(act, z[j])
+            act_copy(act, (z, d))
         if fused:
             scale = (one + one) * inv_m if loss == MSE else inv_m
             for j in range(n):
@@ -92,10 +109,7 @@ def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
                 g, term = _grad(loss, d[j], y[j], e, one)
                 d[j] = d[j] * (float(g) - ga) * inv_m
         else:
-            for j in range(n):
-                g, term = _grad(loss, d[j], y[j], e, one)
-                row += term
-                d[j] = g * dact1(act, z[j] if needs_z else d[j]) * inv_m
+            row += chain_rule(act, (loss, z, y, d, needs_z, e, one, inv_m))
         row_risk[i] = row
     risk = 0.0
     for i in range(m):  # serial, in row order: the same sum for any thread count
@@ -104,4 +118,6 @@ def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
 
 
 _grad = cfg.jit(_grad)
+act_copy = unswitched(_act_copy, cfg.FASTMATH_EXACT)
+chain_rule = unswitched(_chain_rule, cfg.FASTMATH_EXACT)
 LOSS = cfg.variants(_loss_delta, cfg.FASTMATH_EXACT)

@@ -10,11 +10,13 @@ polynomial near 0 and ``exp`` elsewhere; ``sigmoid`` from ``exp(-|z|)``, which n
 Each helper is an ``@overload`` specialised per dtype, with its constants in that dtype.
 
 The activations are one case each in ``act1`` (forward) and ``dact1`` (derivative, from the
-output ``a``, or from the input ``z`` for the rows of ``ACTIVATIONS`` that say ``needs_z``). The
-kernels call them inside their loops; the activation code is the same for the whole loop, so
-LLVM moves the branch out of it (loop unswitching) and vectorises each case, which needs
-``error_model="numpy"`` (``_numba_config.jit``): the Python error model's division checks would
-keep the loop scalar.
+output ``a``, or from the input ``z`` for the rows of ``ACTIVATIONS`` that say ``needs_z``).
+Both take the activation code as a compile-time constant and compile to that one case: a kernel
+runs its loop over a row through ``unswitched``, which branches on the code once, outside the
+loop, into one copy of the loop per activation, each compiled with its constant and vectorised
+alone. (A switch on a run-time code inside the loop, left for LLVM to move out, stopped being
+moved once the loop held every activation's formula, and the loops ran scalar.) The copies are
+compiled once per process and dtype, and shared by every kernel that calls them.
 
 Numba's pedantic IR check warns ("variable '..._impl__locals__...' is not in scope") when one of
 these helpers is inlined twice into one function (``tanh1`` by two cases); the
@@ -27,13 +29,14 @@ import warnings
 
 import numpy as np
 from llvmlite import ir
+import numba
 from numba import types
-from numba.core.errors import NumbaIRAssumptionWarning
+from numba.core.errors import NumbaIRAssumptionWarning, TypingError
 from numba.extending import intrinsic, overload
 
 from ...activations import ACTIVATIONS
 
-__all__ = ["Act", "act1", "dact1", "const", "eps", "expneg"]
+__all__ = ["Act", "act1", "dact1", "const", "eps", "expneg", "unswitched"]
 
 warnings.filterwarnings(
     "ignore", message=r"variable '_(expneg|tanh1|sigmoid1|act1|dact1)_impl__locals__",
@@ -41,6 +44,8 @@ warnings.filterwarnings(
 
 # the activation codes, from the table: Act.RELU == ACTIVATIONS["relu"].code
 Act = enum.IntEnum("Act", {name.upper(): a.code for name, a in ACTIVATIONS.items()})
+# the codes act1 and dact1 have a case for (softmax is not elementwise)
+ELEMENTWISE = tuple(Act[name.upper()] for name, a in ACTIVATIONS.items() if a.derivative)
 
 
 @intrinsic
@@ -248,28 +253,42 @@ def act1(act, z):
     """``act(z)`` for an elementwise activation (softmax: ``z``)."""
 
 
-@overload(act1, inline="always")
+def _constant_code(act, name):
+    if not isinstance(act, types.IntegerLiteral):
+        raise TypingError(f"{name} takes a constant activation code: call it in a loop run "
+                          "through unswitched")
+    return act.literal_value
+
+
+@overload(act1, inline="always", prefer_literal=True)
 def _act1_impl(act, z):
+    code = _constant_code(act, "act1")
     T = np.float32 if z == types.float32 else np.float64
     zero, one, slope = T(0), T(1), T(0.01)
     half, gelu_c, gelu_k = T(0.5), T(0.7978845608028654), T(0.044715)
 
-    def impl(act, z):
-        if act == Act.RELU:
+    if code == Act.RELU:
+        def impl(act, z):
             return zero if z < zero else z  # NaN stays NaN
-        if act == Act.SIGMOID:
+    elif code == Act.SIGMOID:
+        def impl(act, z):
             return sigmoid1(z)
-        if act == Act.TANH:
+    elif code == Act.TANH:
+        def impl(act, z):
             return tanh1(z)
-        if act == Act.STEP:
+    elif code == Act.STEP:
+        def impl(act, z):
             return one if z > zero else zero
-        if act == Act.LEAKY_RELU:
+    elif code == Act.LEAKY_RELU:
+        def impl(act, z):
             return slope * z if z < zero else z
-        if act == Act.GELU:
+    elif code == Act.GELU:
+        def impl(act, z):
             t = tanh1(gelu_c * (z + gelu_k * z * z * z))
             return half * z * (one + t)
-        return z
-
+    else:  # identity (and softmax, whose rows never get here)
+        def impl(act, z):
+            return z
     return impl
 
 
@@ -277,26 +296,65 @@ def dact1(act, x):
     """``act'`` from ``x``: the output ``a``, or the input ``z`` for a ``needs_z`` row."""
 
 
-@overload(dact1, inline="always")
+@overload(dact1, inline="always", prefer_literal=True)
 def _dact1_impl(act, x):
+    code = _constant_code(act, "dact1")
     T = np.float32 if x == types.float32 else np.float64
     zero, one, slope = T(0), T(1), T(0.01)
     half, gelu_c, gelu_k, gelu_3k = T(0.5), T(0.7978845608028654), T(0.044715), T(0.134145)
 
-    def impl(act, x):
-        if act == Act.RELU:
+    if code == Act.RELU:
+        def impl(act, x):
             return one if x > zero else zero
-        if act == Act.SIGMOID:
+    elif code == Act.SIGMOID:
+        def impl(act, x):
             return x * (one - x)
-        if act == Act.TANH:
+    elif code == Act.TANH:
+        def impl(act, x):
             return one - x * x
-        if act == Act.STEP:
+    elif code == Act.STEP:
+        def impl(act, x):
             return zero
-        if act == Act.LEAKY_RELU:
+    elif code == Act.LEAKY_RELU:
+        def impl(act, x):
             return one if x > zero else slope
-        if act == Act.GELU:  # from z
+    elif code == Act.GELU:  # from z
+        def impl(act, x):
             t = tanh1(gelu_c * (x + gelu_k * x * x * x))
             return half * (one + t) + half * x * (one - t * t) * gelu_c * (one + gelu_3k * x * x)
-        return one
-
+    else:  # identity
+        def impl(act, x):
+            return one
     return impl
+
+
+def unswitched(body, fastmath):
+    """``f(act, args)``: ``body(code, args)`` for the activation ``act``, with ``code`` the
+    same value as a compile-time constant, so that ``act1``/``dact1`` in ``body`` compile to
+    that activation's case.
+
+    ``body`` is a Python function of the code and a tuple of its arguments (a loop over a row),
+    compiled inline; ``f`` is a chain of small functions, one per elementwise activation, each
+    holding its own copy of ``body``. A code of no elementwise activation gets
+    the last one's copy: the kernels check codes before. The chain is built from the table, so a
+    new activation needs no edit here; its copies are compiled once per process and dtype (a
+    cached kernel holds them already).
+    """
+    options = dict(nogil=True, error_model="numpy", fastmath=fastmath)
+    body = numba.njit(inline="always", **options)(body)
+
+    def chain(i):
+        code = int(ELEMENTWISE[i])
+        if i == len(ELEMENTWISE) - 1:
+            def last(act, args):
+                return body(code, args)
+            return numba.njit(**options)(last)
+        rest = chain(i + 1)
+
+        def step(act, args):
+            if act == code:
+                return body(code, args)
+            return rest(act, args)
+        return numba.njit(**options)(step)
+
+    return chain(0)
