@@ -8,6 +8,7 @@ array is never written), or a clear ``TypeError``/``ValueError`` says what is wr
 compiled kernels rely on this and still re-check shapes and contiguity themselves.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -128,10 +129,12 @@ def check_positive_int(value, name, minimum=1):
 
 
 def check_real(value, name, minimum=None, maximum=None, strict_min=False):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    # a float skips the abstract-class checks: the kernel wrappers check a few per call
+    if type(value) is not float and (isinstance(value, (bool, np.bool_))
+                                     or not isinstance(value, numbers.Real)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and (value <= minimum if strict_min else value < minimum):
         raise ValueError(f"{name} must be {'>' if strict_min else '>='} {minimum}, got {value}")
