@@ -2,10 +2,10 @@
  *
  * Design
  * ------
- * #included by dense.c once per type.  A layer is one or two GEMMs with a fused epilogue
- * (gemm.template.c): forward, out = act(X.W + b) with Z = X.W + b kept when asked; backward,
- * dW = A_prev^T.D, then D_prev = (D.W^T) * act'(A_prev or Z_prev).  The transposes are strides
- * the GEMM reads in place, never copies.
+ * #included by gemm.c once per type, after the GEMM.  A layer is one or two GEMMs with a fused
+ * epilogue (gemm.template.c): forward, out = act(X.W + b) with Z = X.W + b kept when asked;
+ * backward, dW = A_prev^T.D, then D_prev = (D.W^T) * act'(A_prev or Z_prev).  The transposes
+ * are strides the GEMM reads in place, never copies.
  */
 #include <string.h>
 

@@ -1,4 +1,5 @@
-/* gemm.c -- instantiates the GEMM driver (gemm.template.c, steal.template.c) for both types.
+/* gemm.c -- instantiates the GEMM driver (gemm.template.c, steal.template.c) and the dense layer
+ * built on it (dense.template.c) for both types.
  *
  * Design
  * ------
@@ -10,11 +11,13 @@
 #define FNN_T float
 #define FNN_SUF f32
 #include "gemm.template.c"
+#include "dense.template.c"
 #undef FNN_T
 #undef FNN_SUF
 
 #define FNN_T double
 #define FNN_SUF f64
 #include "gemm.template.c"
+#include "dense.template.c"
 #undef FNN_T
 #undef FNN_SUF

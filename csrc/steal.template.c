@@ -138,6 +138,8 @@ static void FN(steal_help)(FN(steal) *sh, int nsh, int self)
                 continue;
             need = (size_t)sh[s].MC * (size_t)sh[s].KC;
             if (need > cap) {
+                if (Ap)
+                    fnn_buffer_done(0, Ap);
                 Ap = (T *)fnn_buffer_get(0, need * sizeof(T));
                 cap = Ap ? need : 0;
             }
@@ -146,8 +148,11 @@ static void FN(steal_help)(FN(steal) *sh, int nsh, int self)
                 spins = 0;
             }
         }
-        if (!active)
+        if (!active) {
+            if (Ap)
+                fnn_buffer_done(0, Ap);
             return;
+        }
         FNN_WAIT(spins);
     }
 }

@@ -59,12 +59,11 @@ FASTMATH_PRODUCT = {"contract"}
 FASTMATH_EXACT = False  # losses, updates: IEEE semantics, NaN/inf checks stay meaningful
 
 # Smallest work (elements) for which the parallel variant is used; below it, the serial one.
-# The cheaper an element, the more of them it takes to repay a parallel region: the cheap
-# epilogues (identity, relu, leaky_relu, step: a compare or a copy per element) hardly ever do, the
-# exp-based ones cost a few times more per element, the loss (libm exp/log in double) many times
-# more. Each threshold sits at about twice the break-even point, since a parallel region right
-# after a multi-threaded BLAS product also pays for waking threads the BLAS pool is spinning on
-# (the sweep and its figures are in the commit history).
+# The cheaper an element, the more of them it takes to repay a parallel region: the
+# piecewise-linear epilogues (a compare or a copy per element) hardly ever do, the exp-based ones
+# cost a few times more per element, the loss (libm exp/log in double) many times more. Each
+# threshold sits at about twice the break-even point, since a parallel region right after a
+# multi-threaded BLAS product also pays for waking threads the BLAS pool is spinning on.
 # These apply to the single-kernel calls (fastnn.kernels, Network.loss / gradients) only: the
 # compiled epoch and predict (TRAIN_EPOCH, PREDICT) use the serial variants throughout and leave
 # the threading to BLAS, since a prange region right after a BLAS product oversubscribes the

@@ -14,9 +14,10 @@ output ``a``, or from the input ``z`` for the rows of ``ACTIVATIONS`` that say `
 Both take the activation code as a compile-time constant and compile to that one case: a kernel
 runs its loop over a row through ``unswitched``, which branches on the code once, outside the
 loop, into one copy of the loop per activation, each compiled with its constant and vectorised
-alone. (A switch on a run-time code inside the loop, left for LLVM to move out, stopped being
-moved once the loop held every activation's formula, and the loops ran scalar.) The copies are
-compiled once per process and dtype, and shared by every kernel that calls them.
+alone. A switch on a run-time code inside the loop would leave it to LLVM to move the switch
+out, which its size limits forbid for a loop holding every activation's formula: the loop then
+runs scalar. The copies are compiled once per process and dtype, and shared by every kernel
+that calls them.
 
 Numba's pedantic IR check warns ("variable '..._impl__locals__...' is not in scope") when one of
 these helpers is inlined twice into one function (``tanh1`` by two cases); the
@@ -27,9 +28,9 @@ and only for these helpers, is filtered.
 import enum
 import warnings
 
+import numba
 import numpy as np
 from llvmlite import ir
-import numba
 from numba import types
 from numba.core.errors import NumbaIRAssumptionWarning, TypingError
 from numba.extending import intrinsic, overload
@@ -335,8 +336,8 @@ def unswitched(body, fastmath):
 
     ``body`` is a Python function of the code and a tuple of its arguments (a loop over a row),
     compiled inline; ``f`` is a chain of small functions, one per elementwise activation, each
-    holding its own copy of ``body``. A code of no elementwise activation gets
-    the last one's copy: the kernels check codes before. The chain is built from the table, so a
+    holding its own copy of ``body``. A code of no elementwise activation gets the last one's
+    copy: the kernels check codes before. The chain is built from the table, so a
     new activation needs no edit here; its copies are compiled once per process and dtype (a
     cached kernel holds them already).
     """
