@@ -16,13 +16,13 @@ picks the variant and calls them. Every flag comes from ``fastnn._numba_config``
   (``dense_backward``); ``db`` is the column sum of ``D`` in the same kernel as ``dW``. The
   activations are computed as in csrc/act.template.c, with the same formulas and constants
   (``maths``), which LLVM vectorises.
-* Serial and parallel variants come from ONE Python function (``_numba_config.variants``): the parallel one is
-  the same body compiled with ``parallel=True``, where ``prange`` splits rows (epilogues, loss) or
-  contiguous chunks (updates) or column blocks (``db``) across threads. Each thread writes only
-  its own rows / columns / chunk, and every element is computed in the same order in both
-  variants, so results are bitwise identical for any thread count. The loss writes one float64
-  risk per row, summed serially afterwards. Small work takes the serial variant (thresholds in
-  ``_numba_config``): a parallel region costs microseconds.
+* Serial and parallel variants come from ONE Python function (``_numba_config.variants``): the
+  parallel one is the same body compiled with ``parallel=True``, where ``prange`` splits blocks of
+  rows (epilogues, loss) or contiguous chunks (updates) or column blocks (``db``) across threads.
+  Each thread writes only its own rows / columns / chunk, and every element is computed in the same
+  order in both variants, so results are bitwise identical for any thread count. The loss writes one
+  float64 risk per row, summed serially afterwards. Small work takes the serial variant (thresholds
+  in ``_numba_config``): a parallel region costs microseconds.
 * dtype. Every kernel is generic over float32 / float64; arithmetic stays in the element type
   (constants are typed through ``maths.const``), the risk is accumulated in float64, and the
   losses use double-precision libm exactly as csrc/loss.template.c does.

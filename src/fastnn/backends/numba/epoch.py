@@ -19,7 +19,7 @@ import math
 from ... import _numba_config as cfg
 from .layers import BACKWARD, FORWARD, NO_ACTIVATION
 from .loss import LOSS
-from .maths import Act
+from .maths import Act, flat
 from .optimizers import UPDATE
 
 __all__ = ["TRAIN_EPOCH", "PREDICT", "EPOCH_OK", "EPOCH_DIVERGED", "EPOCH_BAD_INDEX"]
@@ -33,7 +33,7 @@ EPOCH_OK, EPOCH_DIVERGED, EPOCH_BAD_INDEX = 0, 1, 2
 
 
 def _all_finite(a):
-    x = a.reshape(-1)
+    x = flat(a)
     bad = False
     for i in range(x.shape[0]):
         bad |= not (x[i] - x[i] == 0)  # x - x is 0 when finite, NaN for inf and NaN

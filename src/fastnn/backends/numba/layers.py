@@ -4,7 +4,8 @@ Design
 ------
 The product is ``np.dot`` inside ``@njit`` (SciPy's BLAS, with the transposes ``A_prev.T`` /
 ``W.T`` passed as flags, no copy); right after it, one pass over the output rows (still in L2)
-adds the bias and applies the activation, or multiplies the derivative. ``db`` is the column sum
+adds the bias and applies the activation, or multiplies the derivative, a block of rows per
+call and per parallel task (``row_blocks``). ``db`` is the column sum
 of ``D`` in the same kernel as ``dW``, each parallel task owning a block of columns and summing
 the rows in order, so every thread count gives the same sums.
 """
@@ -13,7 +14,7 @@ import numpy as np
 from numba import prange
 
 from ... import _numba_config as cfg
-from .maths import Act, act1, const, dact1, expneg, unswitched
+from .maths import Act, act1, const, dact1, expneg, row_blocks, unswitched
 
 __all__ = ["FORWARD", "BACKWARD", "NO_ACTIVATION"]
 
@@ -21,45 +22,56 @@ NO_ACTIVATION = -1  # dense_backward of the first layer: no D_prev
 COL_BLOCK = 64  # columns of db per parallel task
 
 
-def _act_row(act, args):
-    """``c = act(c + b)`` for one output row (act not softmax)."""
-    c, b = args
-    for j in range(c.shape[0]):
-        c[j] = act1(act, c[j] + b[j])
+def _act_rows(act, args):
+    """``C[i] = act(C[i] + b)`` for the rows ``i0 <= i < i1`` (act not softmax)."""
+    C, b, i0, i1 = args
+    for i in range(i0, i1):
+        c = C[i]
+        for j in range(c.shape[0]):
+            c[j] = act1(act, c[j] + b[j])
 
 
-def _act_row_z(act, args):
-    """``z = c + b`` and ``c = act(z)`` for one output row (act not softmax)."""
-    c, b, z = args
-    for j in range(c.shape[0]):
-        z[j] = c[j] + b[j]
-    for j in range(c.shape[0]):
-        c[j] = act1(act, z[j])
+def _act_rows_z(act, args):
+    """``Z[i] = C[i] + b`` and ``C[i] = act(Z[i])`` for the rows ``i0 <= i < i1``."""
+    C, b, Z, i0, i1 = args
+    for i in range(i0, i1):
+        c = C[i]
+        z = Z[i]
+        for j in range(c.shape[0]):
+            z[j] = c[j] + b[j]
+        for j in range(c.shape[0]):
+            c[j] = act1(act, z[j])
 
 
-def _softmax_row(c, b):
-    """``c = softmax(c + b)``, max-subtracted."""
-    n = c.shape[0]
-    for j in range(n):
-        c[j] = c[j] + b[j]
-    mx = c[0]
-    for j in range(1, n):
-        mx = c[j] if c[j] > mx else mx
-    s = const(c, 0.0)
-    for j in range(n):
-        e = expneg(c[j] - mx)
-        c[j] = e
-        s += e
-    s = const(c, 1.0) / s
-    for j in range(n):
-        c[j] *= s
+def _softmax_rows(C, b, i0, i1):
+    """``C[i] = softmax(C[i] + b)``, max-subtracted, for the rows ``i0 <= i < i1``."""
+    n = C.shape[1]
+    for i in range(i0, i1):
+        c = C[i]
+        for j in range(n):
+            c[j] = c[j] + b[j]
+        mx = c[0]
+        for j in range(1, n):
+            mx = c[j] if c[j] > mx else mx
+        s = const(c, 0.0)
+        for j in range(n):
+            e = expneg(c[j] - mx)
+            c[j] = e
+            s += e
+        s = const(c, 1.0) / s
+        for j in range(n):
+            c[j] *= s
 
 
-def _deriv_row(act, args):
-    """``c *= act'(x)``, ``x`` the layer's output (or its input, for a ``needs_z`` row)."""
-    c, x = args
-    for j in range(c.shape[0]):
-        c[j] = c[j] * dact1(act, x[j])
+def _deriv_rows(act, args):
+    """``C[i] *= act'(X[i])`` for the rows ``i0 <= i < i1``, ``X`` the layer's output (or its
+    input, for a ``needs_z`` row)."""
+    C, X, i0, i1 = args
+    for i in range(i0, i1):
+        c = C[i]
+        x = X[i]
+        for j in range(c.shape[0]):
+            c[j] = c[j] * dact1(act, x[j])
 
 
 def _dense_forward(X, W, b, act, out, Z):
@@ -68,15 +80,16 @@ def _dense_forward(X, W, b, act, out, Z):
     if m == 0 or out.shape[1] == 0:
         return
     np.dot(X, W, out)  # BLAS; k = 0 gives zeros
-    if act == Act.SOFTMAX:
-        for i in prange(m):
-            softmax_row(out[i], b)
-    elif Z.shape[0]:
-        for i in prange(m):
-            act_row_z(act, (out[i], b, Z[i]))
-    else:
-        for i in prange(m):
-            act_row(act, (out[i], b))
+    rows, blocks = row_blocks(m, out.shape[1])
+    for blk in prange(blocks):
+        i0 = blk * rows
+        i1 = min(i0 + rows, m)
+        if act == Act.SOFTMAX:
+            softmax_rows(out, b, i0, i1)
+        elif Z.shape[0]:
+            act_rows_z(act, (out, b, Z, i0, i1))
+        else:
+            act_rows(act, (out, b, i0, i1))
 
 
 def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
@@ -101,15 +114,17 @@ def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
     if act_prev >= 0 and m > 0 and n_in > 0:
         np.dot(D, W.T, D_prev)
         if act_prev != Act.IDENTITY:
-            for i in prange(m):
-                deriv_row(act_prev, (D_prev[i], X_deriv[i]))
+            rows, blocks = row_blocks(m, n_in)
+            for blk in prange(blocks):
+                i0 = blk * rows
+                deriv_rows(act_prev, (D_prev, X_deriv, i0, min(i0 + rows, m)))
 
 
 # the row loops, one compiled copy per activation (maths.unswitched), shared by the kernels
-act_row = unswitched(_act_row, cfg.FASTMATH_PRODUCT)
-act_row_z = unswitched(_act_row_z, cfg.FASTMATH_PRODUCT)
-deriv_row = unswitched(_deriv_row, cfg.FASTMATH_PRODUCT)
-softmax_row = cfg.jit(_softmax_row, fastmath=cfg.FASTMATH_PRODUCT)
+act_rows = unswitched(_act_rows, cfg.FASTMATH_PRODUCT)
+act_rows_z = unswitched(_act_rows_z, cfg.FASTMATH_PRODUCT)
+deriv_rows = unswitched(_deriv_rows, cfg.FASTMATH_PRODUCT)
+softmax_rows = cfg.jit(_softmax_rows, fastmath=cfg.FASTMATH_PRODUCT)
 
 FORWARD = cfg.variants(_dense_forward, cfg.FASTMATH_PRODUCT)
 BACKWARD = cfg.variants(_dense_backward, cfg.FASTMATH_PRODUCT)

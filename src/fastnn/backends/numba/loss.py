@@ -2,12 +2,12 @@
 
 Design
 ------
-One row per ``prange`` iteration: the output activation into ``D``, then the delta in place.
-The classic pairs (mse + identity, binary_cross_entropy + sigmoid, cross_entropy + softmax) are
-computed from the logits; any other pair by the general chain rule, with the loss gradient
-``g = d loss_i / dA`` written once (``_grad``). Each row's risk goes to ``row_risk`` in float64
-and is summed serially afterwards, so every thread count gives the same value. The losses use
-double-precision libm (``math.log`` / ``log1p`` / ``exp``) exactly as the C kernel does.
+A block of rows per ``prange`` iteration (``row_blocks``): the output activation into ``D``, then
+the delta in place. The classic pairs (mse + identity, binary_cross_entropy + sigmoid, cross_entropy
++ softmax) are computed from the logits; any other pair by the general chain rule, with the loss
+gradient ``g = d loss_i / dA`` written once (``_grad``). Each row's risk goes to ``row_risk`` in
+float64 and is summed serially afterwards, so every thread count gives the same value. The losses
+use double-precision libm (``math.log`` / ``log1p`` / ``exp``) exactly as the C kernel does.
 """
 
 import math
@@ -16,7 +16,7 @@ from numba import prange
 
 from ... import _numba_config as cfg
 from ...losses import LOSSES
-from .maths import Act, act1, const, dact1, eps, unswitched
+from .maths import Act, act1, const, dact1, eps, row_blocks, unswitched
 
 __all__ = ["LOSS"]
 
@@ -38,21 +38,29 @@ def _grad(loss, a, y, e, one):
 
 
 def _act_copy(act, args):
-    """``d = act(z)`` for one row."""
-    z, d = args
-    for j in range(z.shape[0]):
-        d[j] = act1(act, z[j])
+    """``D[i] = act(Z[i])`` for the rows ``i0 <= i < i1``."""
+    Z, D, i0, i1 = args
+    for i in range(i0, i1):
+        z = Z[i]
+        d = D[i]
+        for j in range(z.shape[0]):
+            d[j] = act1(act, z[j])
 
 
 def _chain_rule(act, args):
-    """``d = dloss/da * act'(a or z) / m`` for one row holding ``a``; returns the row's loss."""
-    loss, z, y, d, needs_z, e, one, inv_m = args
-    row = 0.0
-    for j in range(z.shape[0]):
-        g, term = _grad(loss, d[j], y[j], e, one)
-        row += term
-        d[j] = g * dact1(act, z[j] if needs_z else d[j]) * inv_m
-    return row
+    """``D[i] = dloss/da * act'(a or z) / m`` and ``row_risk[i]`` = the row's loss, for the rows
+    ``i0 <= i < i1``, ``D`` holding ``a``."""
+    loss, Z, Y, D, row_risk, needs_z, e, one, inv_m, i0, i1 = args
+    for i in range(i0, i1):
+        z = Z[i]
+        y = Y[i]
+        d = D[i]
+        row = 0.0
+        for j in range(z.shape[0]):
+            g, term = _grad(loss, d[j], y[j], e, one)
+            row += term
+            d[j] = g * dact1(act, z[j] if needs_z else d[j]) * inv_m
+        row_risk[i] = row
 
 
 def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
@@ -65,52 +73,57 @@ def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
     e = eps(D)
     fused = ((loss == MSE and act == Act.IDENTITY) or (loss == BCE and act == Act.SIGMOID)
              or (loss == CE and act == Act.SOFTMAX))
-    for i in prange(m):
-        z = Z[i]
-        y = Y[i]
-        d = D[i]
-        row = 0.0
-        if act == Act.SOFTMAX:
-            zmax = z[0]
-            for j in range(1, n):
-                zmax = z[j] if z[j] > zmax else zmax
-            total = 0.0
-            for j in range(n):
-                d[j] = math.exp(float(z[j] - zmax))
-                total += d[j]
-            for j in range(n):
-                d[j] = d[j] / total
-            if fused:  # logsumexp(z) sum(y) - <y, z>
-                ysum = 0.0
-                yz = 0.0
-                for j in range(n):
-                    ysum += y[j]
-                    yz += float(y[j]) * z[j]
-                row = (float(zmax) + math.log(total)) * ysum - yz
+    rows, blocks = row_blocks(m, n)
+    for blk in prange(blocks):
+        i0 = blk * rows
+        i1 = min(i0 + rows, m)
+        if act != Act.SOFTMAX:
+            act_copy(act, (Z, D, i0, i1))
+        if act != Act.SOFTMAX and not fused:
+            chain_rule(act, (loss, Z, Y, D, row_risk, needs_z, e, one, inv_m, i0, i1))
         else:
-            act_copy(act, (z, d))
-        if fused:
-            scale = (one + one) * inv_m if loss == MSE else inv_m
-            for j in range(n):
-                zj = float(z[j])
-                yj = float(y[j])
-                if loss == MSE:
-                    row += (zj - yj) * (zj - yj)
-                elif loss == BCE:
-                    row += max(zj, 0.0) - zj * yj + math.log1p(math.exp(-abs(zj)))
-                d[j] = (d[j] - y[j]) * scale
-        elif act == Act.SOFTMAX:  # D = A (g - <g, A>) / m, g recomputed
-            ga = 0.0
-            for j in range(n):
-                g, term = _grad(loss, d[j], y[j], e, one)
-                row += term
-                ga += float(g) * d[j]
-            for j in range(n):
-                g, term = _grad(loss, d[j], y[j], e, one)
-                d[j] = d[j] * (float(g) - ga) * inv_m
-        else:
-            row += chain_rule(act, (loss, z, y, d, needs_z, e, one, inv_m))
-        row_risk[i] = row
+            for i in range(i0, i1):
+                z = Z[i]
+                y = Y[i]
+                d = D[i]
+                row = 0.0
+                if act == Act.SOFTMAX:
+                    zmax = z[0]
+                    for j in range(1, n):
+                        zmax = z[j] if z[j] > zmax else zmax
+                    total = 0.0
+                    for j in range(n):
+                        d[j] = math.exp(float(z[j] - zmax))
+                        total += d[j]
+                    for j in range(n):
+                        d[j] = d[j] / total
+                    if fused:  # logsumexp(z) sum(y) - <y, z>
+                        ysum = 0.0
+                        yz = 0.0
+                        for j in range(n):
+                            ysum += y[j]
+                            yz += float(y[j]) * z[j]
+                        row = (float(zmax) + math.log(total)) * ysum - yz
+                if fused:
+                    scale = (one + one) * inv_m if loss == MSE else inv_m
+                    for j in range(n):
+                        zj = float(z[j])
+                        yj = float(y[j])
+                        if loss == MSE:
+                            row += (zj - yj) * (zj - yj)
+                        elif loss == BCE:
+                            row += max(zj, 0.0) - zj * yj + math.log1p(math.exp(-abs(zj)))
+                        d[j] = (d[j] - y[j]) * scale
+                else:  # softmax with another loss: D = A (g - <g, A>) / m, g recomputed
+                    ga = 0.0
+                    for j in range(n):
+                        g, term = _grad(loss, d[j], y[j], e, one)
+                        row += term
+                        ga += float(g) * d[j]
+                    for j in range(n):
+                        g, term = _grad(loss, d[j], y[j], e, one)
+                        d[j] = d[j] * (float(g) - ga) * inv_m
+                row_risk[i] = row
     risk = 0.0
     for i in range(m):  # serial, in row order: the same sum for any thread count
         risk += row_risk[i]

@@ -9,15 +9,14 @@ exponent bits (LLVM vectorises it; libm's scalar calls would dominate an exp-bas
 polynomial near 0 and ``exp`` elsewhere; ``sigmoid`` from ``exp(-|z|)``, which never overflows.
 Each helper is an ``@overload`` specialised per dtype, with its constants in that dtype.
 
-The activations are one case each in ``act1`` (forward) and ``dact1`` (derivative, from the
-output ``a``, or from the input ``z`` for the rows of ``ACTIVATIONS`` that say ``needs_z``).
-Both take the activation code as a compile-time constant and compile to that one case: a kernel
-runs its loop over a row through ``unswitched``, which branches on the code once, outside the
-loop, into one copy of the loop per activation, each compiled with its constant and vectorised
-alone. A switch on a run-time code inside the loop would leave it to LLVM to move the switch
-out, which its size limits forbid for a loop holding every activation's formula: the loop then
-runs scalar. The copies are compiled once per process and dtype, and shared by every kernel
-that calls them.
+The activations are one case each in ``act1`` (forward) and ``dact1`` (derivative, from the output
+``a``, or from the input ``z`` for the rows of ``ACTIVATIONS`` that say ``needs_z``). Both take the
+activation code as a compile-time constant and compile to that one case: a kernel runs its loop over
+a block of rows through ``unswitched``, which branches on the code once, outside the loop, into one
+copy of the loop per activation, each compiled with its constant and vectorised alone. A switch on a
+run-time code inside the loop would leave it to LLVM to move the switch out, which its size limits
+forbid for a loop holding every activation's formula: the loop then runs scalar. The copies are
+compiled once per process and dtype, and shared by every kernel that calls them.
 
 Numba's pedantic IR check warns ("variable '..._impl__locals__...' is not in scope") when one of
 these helpers is inlined twice into one function (``tanh1`` by two cases); the
@@ -33,11 +32,14 @@ import numpy as np
 from llvmlite import ir
 from numba import types
 from numba.core.errors import NumbaIRAssumptionWarning, TypingError
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic, overload
+from numba.np.arrayobj import make_array, populate_array
 
 from ...activations import ACTIVATIONS
 
-__all__ = ["Act", "act1", "dact1", "const", "eps", "expneg", "unswitched"]
+__all__ = ["Act", "act1", "dact1", "const", "eps", "expneg", "flat", "row_blocks", "unswitched",
+           "ROW_BLOCK"]
 
 warnings.filterwarnings(
     "ignore", message=r"variable '_(expneg|tanh1|sigmoid1|act1|dact1)_impl__locals__",
@@ -69,6 +71,35 @@ def _f64_from_bits(typingctx, bits):
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _flat_view(typingctx, a):
+    if not (isinstance(a, types.Array) and a.layout == "C"):
+        return None
+    flat_type = a.copy(ndim=1)
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        dst = make_array(flat_type)(context, builder)
+        populate_array(dst, data=src.data, shape=[src.nitems], strides=[src.itemsize],
+                       itemsize=src.itemsize, meminfo=src.meminfo, parent=src.parent)
+        return impl_ret_borrowed(context, builder, flat_type, dst._getvalue())
+
+    return flat_type(a), codegen
+
+
+def flat(a):
+    """A 1-D view of the array ``a``, of any number of dimensions."""
+
+
+@overload(flat, inline="always")
+def _flat_impl(a):
+    # Numba's reshape asks a C helper whether a view is possible, which costs a small update
+    # more than its arithmetic; a C-contiguous array is its own 1-D view.
+    if isinstance(a, types.Array) and a.layout == "C":
+        return lambda a: _flat_view(a)
+    return lambda a: a.reshape(-1)
 
 
 def const(a, value):
@@ -329,33 +360,50 @@ def _dact1_impl(act, x):
     return impl
 
 
+ROW_BLOCK = 2048  # elements of a block of rows: one call of an unswitched loop, one parallel task
+
+
+@numba.njit(inline="always", nogil=True)
+def row_blocks(m, n):
+    """(rows per block, blocks) of an ``m`` x ``n`` matrix cut into blocks of whole rows of
+    about ``ROW_BLOCK`` elements, at least one row each."""
+    rows = max(1, ROW_BLOCK // max(n, 1))
+    return rows, (m + rows - 1) // rows
+
+
 def unswitched(body, fastmath):
     """``f(act, args)``: ``body(code, args)`` for the activation ``act``, with ``code`` the
     same value as a compile-time constant, so that ``act1``/``dact1`` in ``body`` compile to
     that activation's case.
 
-    ``body`` is a Python function of the code and a tuple of its arguments (a loop over a row),
-    compiled inline; ``f`` is a chain of small functions, one per elementwise activation, each
-    holding its own copy of ``body``. A code of no elementwise activation gets the last one's
-    copy: the kernels check codes before. The chain is built from the table, so a
-    new activation needs no edit here; its copies are compiled once per process and dtype (a
-    cached kernel holds them already).
+    ``body`` is a Python function of the code and a tuple of its arguments, a loop over a block
+    of rows: ``f`` is a call, and a call per row would cost more than a narrow row's work. ``f``
+    is one compiled function holding one copy of ``body`` per elementwise activation behind a
+    chain of tests, each test a small function inlined into the next; a code of no elementwise
+    activation gets the last one's copy (the kernels check codes before). The chain is built
+    from the table, so a new activation needs no edit here; ``f`` is compiled once per process
+    and dtype (a cached kernel holds it already) and shared by every kernel that calls it.
     """
     options = dict(nogil=True, error_model="numpy", fastmath=fastmath)
-    body = numba.njit(inline="always", **options)(body)
+    inline = numba.njit(inline="always", **options)
+    body = inline(body)
 
     def chain(i):
         code = int(ELEMENTWISE[i])
         if i == len(ELEMENTWISE) - 1:
             def last(act, args):
                 return body(code, args)
-            return numba.njit(**options)(last)
+            return inline(last)
         rest = chain(i + 1)
 
         def step(act, args):
             if act == code:
                 return body(code, args)
             return rest(act, args)
-        return numba.njit(**options)(step)
+        return inline(step)
 
-    return chain(0)
+    first = chain(0)
+
+    def dispatch(act, args):
+        return first(act, args)
+    return numba.njit(**options)(dispatch)

@@ -15,7 +15,7 @@ from numba import prange
 
 from ... import _numba_config as cfg
 from ...optim import OPTIMIZERS
-from .maths import const
+from .maths import const, flat
 
 __all__ = ["UPDATE", "CHUNK", "HYPER", "hyper"]
 
@@ -33,10 +33,10 @@ def hyper(args):
 def _update(param, grad, m_, v_, kind, h, t):
     """One step of optimizer ``kind`` (hyperparameters ``h``, ``t`` steps taken before) on
     ``param`` with its state ``m_``, ``v_`` (any arrays where unused). C-contiguous, any ndim."""
-    w = param.reshape(-1)
-    g = grad.reshape(-1)
-    m = m_.reshape(-1)
-    v = v_.reshape(-1)
+    w = flat(param)
+    g = flat(grad)
+    m = flat(m_)
+    v = flat(v_)
     lr_d, wd_d, mu_d, nesterov, b1_d, b2_d, eps_d = h
     lr = const(w, lr_d)
     wd = const(w, wd_d)
