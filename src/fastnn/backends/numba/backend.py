@@ -84,7 +84,7 @@ class NumbaBackend(Backend):
         return float(risk), D
 
     def update(self, param, grad, m, v, args):
-        empty = _EMPTY[param.dtype]
+        empty = _EMPTY[param.dtype].reshape((0,) * param.ndim)  # one specialisation per ndim
         kernel = UPDATE[_threads(param.size, cfg.PARALLEL_MIN_UPDATE) > 1]
         kernel(param, grad, empty if m is None else m, empty if v is None else v, *hyper(args))
 
@@ -198,7 +198,7 @@ def warmup(parallel=True, depths=(1, 2, 3)):
             LOSS[p](out, D, LOSSES["mse"].code, identity, False, np.empty_like(out),
                     np.empty(2))
             for param in (W, b):  # weights (2-D) and biases (1-D)
-                empty = _EMPTY[np.dtype(dtype)]
+                empty = _EMPTY[np.dtype(dtype)].reshape((0,) * param.ndim)
                 for opt in (SGDOptimizer(0.1), SGDOptimizer(0.1, momentum=0.9), Adam(0.1)):
                     m, v = (param.copy() if i < len(opt.slots) and opt.uses(opt.slots[i])
                             else empty for i in (0, 1))

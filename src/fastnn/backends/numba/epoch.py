@@ -80,14 +80,14 @@ def _train_epoch(M, V, acts, zflags, loss, X, Y, indices, batch_size, kind, h, t
             return EPOCH_DIVERGED, 0.0, step, t
         # the delta recursion
         for l in range(L - 1, -1, -1):
+            # layer 0 has no D_prev (NO_ACTIVATION): its D_prev and X_deriv are not touched.
+            # One call site, so that the kernel is compiled for a run-time code only.
             D = M[2 * L + l][:s]
-            if l == 0:  # no D_prev: the arguments are not touched
-                _backward_serial(xb, M[0], D, NO_ACTIVATION, M[3 * L], V[L], D, D)
-            else:
-                a_prev = M[L + l - 1][:s]
-                _backward_serial(a_prev, M[l], D, acts[l - 1], M[3 * L + l], V[L + l],
-                                 M[2 * L + l - 1][:s],
-                                 M[6 * L + l - 1][:s] if zflags[l - 1] != 0 else a_prev)
+            a_prev = xb if l == 0 else M[L + l - 1][:s]
+            act_prev = NO_ACTIVATION if l == 0 else acts[l - 1]
+            D_prev = D if l == 0 else M[2 * L + l - 1][:s]
+            X_deriv = M[6 * L + l - 1][:s] if l > 0 and zflags[l - 1] != 0 else a_prev
+            _backward_serial(a_prev, M[l], D, act_prev, M[3 * L + l], V[L + l], D_prev, X_deriv)
         for l in range(L):
             if not (_all_finite(M[3 * L + l]) and _all_finite(V[L + l])):
                 return EPOCH_DIVERGED, 0.0, step, t

@@ -23,24 +23,20 @@ COL_BLOCK = 64  # columns of db per parallel task
 
 
 def _act_rows(act, args):
-    """``C[i] = act(C[i] + b)`` for the rows ``i0 <= i < i1`` (act not softmax)."""
-    C, b, i0, i1 = args
-    for i in range(i0, i1):
-        c = C[i]
-        for j in range(c.shape[0]):
-            c[j] = act1(act, c[j] + b[j])
-
-
-def _act_rows_z(act, args):
-    """``Z[i] = C[i] + b`` and ``C[i] = act(Z[i])`` for the rows ``i0 <= i < i1``."""
+    """``C[i] = act(C[i] + b)`` for the rows ``i0 <= i < i1`` (act not softmax), keeping
+    ``Z[i] = C[i] + b`` when ``Z`` has rows."""
     C, b, Z, i0, i1 = args
     for i in range(i0, i1):
         c = C[i]
-        z = Z[i]
-        for j in range(c.shape[0]):
-            z[j] = c[j] + b[j]
-        for j in range(c.shape[0]):
-            c[j] = act1(act, z[j])
+        if Z.shape[0]:
+            z = Z[i]
+            for j in range(c.shape[0]):
+                z[j] = c[j] + b[j]
+            for j in range(c.shape[0]):
+                c[j] = act1(act, z[j])
+        else:
+            for j in range(c.shape[0]):
+                c[j] = act1(act, c[j] + b[j])
 
 
 def _softmax_rows(C, b, i0, i1):
@@ -86,10 +82,8 @@ def _dense_forward(X, W, b, act, out, Z):
         i1 = min(i0 + rows, m)
         if act == Act.SOFTMAX:
             softmax_rows(out, b, i0, i1)
-        elif Z.shape[0]:
-            act_rows_z(act, (out, b, Z, i0, i1))
         else:
-            act_rows(act, (out, b, i0, i1))
+            act_rows(act, (out, b, Z, i0, i1))
 
 
 def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
@@ -122,7 +116,6 @@ def _dense_backward(A_prev, W, D, act_prev, dW, db, D_prev, X_deriv):
 
 # the row loops, one compiled copy per activation (maths.unswitched), shared by the kernels
 act_rows = unswitched(_act_rows, cfg.FASTMATH_PRODUCT)
-act_rows_z = unswitched(_act_rows_z, cfg.FASTMATH_PRODUCT)
 deriv_rows = unswitched(_deriv_rows, cfg.FASTMATH_PRODUCT)
 softmax_rows = cfg.jit(_softmax_rows, fastmath=cfg.FASTMATH_PRODUCT)
 

@@ -37,30 +37,23 @@ def _grad(loss, a, y, e, one):
     return -y / c, -(y * math.log(float(c)))
 
 
-def _act_copy(act, args):
-    """``D[i] = act(Z[i])`` for the rows ``i0 <= i < i1``."""
-    Z, D, i0, i1 = args
+def _act_rows(act, args):
+    """``D[i] = act(Z[i])`` for the rows ``i0 <= i < i1``; unless ``fused``, then ``D[i] =
+    dloss/da * act'(a or z) / m`` and ``row_risk[i]`` = the row's loss."""
+    loss, Z, Y, D, row_risk, fused, needs_z, e, one, inv_m, i0, i1 = args
     for i in range(i0, i1):
         z = Z[i]
         d = D[i]
         for j in range(z.shape[0]):
             d[j] = act1(act, z[j])
-
-
-def _chain_rule(act, args):
-    """``D[i] = dloss/da * act'(a or z) / m`` and ``row_risk[i]`` = the row's loss, for the rows
-    ``i0 <= i < i1``, ``D`` holding ``a``."""
-    loss, Z, Y, D, row_risk, needs_z, e, one, inv_m, i0, i1 = args
-    for i in range(i0, i1):
-        z = Z[i]
-        y = Y[i]
-        d = D[i]
-        row = 0.0
-        for j in range(z.shape[0]):
-            g, term = _grad(loss, d[j], y[j], e, one)
-            row += term
-            d[j] = g * dact1(act, z[j] if needs_z else d[j]) * inv_m
-        row_risk[i] = row
+        if not fused:
+            y = Y[i]
+            row = 0.0
+            for j in range(z.shape[0]):
+                g, term = _grad(loss, d[j], y[j], e, one)
+                row += term
+                d[j] = g * dact1(act, z[j] if needs_z else d[j]) * inv_m
+            row_risk[i] = row
 
 
 def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
@@ -78,10 +71,8 @@ def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
         i0 = blk * rows
         i1 = min(i0 + rows, m)
         if act != Act.SOFTMAX:
-            act_copy(act, (Z, D, i0, i1))
-        if act != Act.SOFTMAX and not fused:
-            chain_rule(act, (loss, Z, Y, D, row_risk, needs_z, e, one, inv_m, i0, i1))
-        else:
+            act_rows(act, (loss, Z, Y, D, row_risk, fused, needs_z, e, one, inv_m, i0, i1))
+        if act == Act.SOFTMAX or fused:
             for i in range(i0, i1):
                 z = Z[i]
                 y = Y[i]
@@ -131,6 +122,5 @@ def _loss_delta(Z, Y, loss, act, needs_z, D, row_risk):
 
 
 _grad = cfg.jit(_grad)
-act_copy = unswitched(_act_copy, cfg.FASTMATH_EXACT)
-chain_rule = unswitched(_chain_rule, cfg.FASTMATH_EXACT)
+act_rows = unswitched(_act_rows, cfg.FASTMATH_EXACT)
 LOSS = cfg.variants(_loss_delta, cfg.FASTMATH_EXACT)

@@ -18,10 +18,13 @@ run-time code inside the loop would leave it to LLVM to move the switch out, whi
 forbid for a loop holding every activation's formula: the loop then runs scalar. The copies are
 compiled once per process and dtype, and shared by every kernel that calls them.
 
-Numba's pedantic IR check warns ("variable '..._impl__locals__...' is not in scope") when one of
-these helpers is inlined twice into one function (``tanh1`` by two cases); the
-compiled code is right (the tests hold it to the C kernels within a few ulp), so that warning,
-and only for these helpers, is filtered.
+``act1`` and ``dact1`` are inlined into the loops in Numba's IR (their case is chosen while
+typing); ``exp``, ``tanh`` and ``sigmoid`` are ordinary compiled functions, which LLVM inlines and
+vectorises all the same, while Numba's IR inlining copies a function's IR at every call site and
+would make every kernel slower to compile. Numba's pedantic IR check warns ("variable
+'..._impl__locals__...' is not in scope") when ``act1`` or ``dact1`` is inlined twice into one
+function; the compiled code is right (the tests hold it to the C kernels within a few ulp), so that
+warning, and only for these two, is filtered.
 """
 
 import enum
@@ -42,7 +45,7 @@ __all__ = ["Act", "act1", "dact1", "const", "eps", "expneg", "flat", "row_blocks
            "ROW_BLOCK"]
 
 warnings.filterwarnings(
-    "ignore", message=r"variable '_(expneg|tanh1|sigmoid1|act1|dact1)_impl__locals__",
+    "ignore", message=r"variable '_(act1|dact1)_impl__locals__",
     category=NumbaIRAssumptionWarning)
 
 # the activation codes, from the table: Act.RELU == ACTIVATIONS["relu"].code
@@ -137,7 +140,7 @@ _P64 = (1 / 6227020800, 1 / 479001600, 1 / 39916800, 1 / 3628800, 1 / 362880, 1 
         1 / 5040, 1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1.0, 1.0)
 
 
-@overload(expneg, inline="always")
+@overload(expneg)
 def _expneg_impl(x):
     if x == types.float32:
         lo, magic, log2e, hi, lo2 = (_F32[k] for k in ("lo", "magic", "log2e", "ln2_hi", "ln2_lo"))
@@ -215,7 +218,7 @@ _T64 = (2.6147711512907546e-06, -6.451689215655431e-06, 1.5918905069328964e-05,
         0.13333333333333333, -0.3333333333333333)
 
 
-@overload(tanh1, inline="always")
+@overload(tanh1)
 def _tanh1_impl(z):
     if z == types.float32:
         clamp, small, big = _R32_CLAMP, np.float32(0.0004), np.float32(9.0)
@@ -266,7 +269,7 @@ def sigmoid1(z):
     """``1/(1+e^-z)``, stable for any ``z``: ``e = exp(-|z|)`` never overflows."""
 
 
-@overload(sigmoid1, inline="always")
+@overload(sigmoid1)
 def _sigmoid1_impl(z):
     if z not in (types.float32, types.float64):
         return None
@@ -378,32 +381,20 @@ def unswitched(body, fastmath):
 
     ``body`` is a Python function of the code and a tuple of its arguments, a loop over a block
     of rows: ``f`` is a call, and a call per row would cost more than a narrow row's work. ``f``
-    is one compiled function holding one copy of ``body`` per elementwise activation behind a
-    chain of tests, each test a small function inlined into the next; a code of no elementwise
-    activation gets the last one's copy (the kernels check codes before). The chain is built
-    from the table, so a new activation needs no edit here; ``f`` is compiled once per process
-    and dtype (a cached kernel holds it already) and shared by every kernel that calls it.
+    is one compiled function, a flat list of tests each followed by its own inlined copy of
+    ``body``, written from the table (so a new activation needs no edit here); a code of no
+    elementwise activation gets the last one's copy (the kernels check codes before). The
+    tests are flat because Numba copies an inlined function's whole body at each inlining: a
+    chain of inlined tests would copy the later ones again at every level. ``f`` is compiled
+    once per process and dtype (a cached kernel holds it already) and shared by every kernel
+    that calls it.
     """
     options = dict(nogil=True, error_model="numpy", fastmath=fastmath)
-    inline = numba.njit(inline="always", **options)
-    body = inline(body)
-
-    def chain(i):
-        code = int(ELEMENTWISE[i])
-        if i == len(ELEMENTWISE) - 1:
-            def last(act, args):
-                return body(code, args)
-            return inline(last)
-        rest = chain(i + 1)
-
-        def step(act, args):
-            if act == code:
-                return body(code, args)
-            return rest(act, args)
-        return inline(step)
-
-    first = chain(0)
-
-    def dispatch(act, args):
-        return first(act, args)
-    return numba.njit(**options)(dispatch)
+    codes = [int(code) for code in ELEMENTWISE]
+    source = "def dispatch(act, args):\n"
+    source += "".join(f"    if act == {code}:\n        return body({code}, args)\n"
+                      for code in codes[:-1])
+    source += f"    return body({codes[-1]}, args)\n"
+    namespace = {"body": numba.njit(inline="always", **options)(body)}
+    exec(source, namespace)
+    return numba.njit(**options)(namespace["dispatch"])
