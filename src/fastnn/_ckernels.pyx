@@ -234,8 +234,9 @@ def loss_delta(Z, Y, int loss, int act, D):
 
 # -- parameter updates ---------------------------------------------------------------------------
 
-cdef fnn_optimizer _optimizer(dict opt) except *:
-    """The C description of an optimizer from ``Optimizer.hyperparameters`` (every field)."""
+cdef fnn_optimizer _optimizer(opt) except *:
+    """The C description of an optimizer from ``Optimizer.hyperparameters`` (every field; any
+    mapping)."""
     cdef fnn_optimizer o
     kind = opt["kind"]
     if kind not in CODES["optimizer"]:
@@ -248,7 +249,7 @@ cdef fnn_optimizer _optimizer(dict opt) except *:
     return o
 
 
-def update(dict opt, param, grad, m, v):
+def update(opt, param, grad, m, v):
     """One optimizer step on ``param`` in place, with its state ``m``, ``v`` (None where the
     optimizer does not use them; the C code refuses a missing one it needs)."""
     cdef fnn_optimizer o = _optimizer(opt)

@@ -12,6 +12,9 @@ Arguments arrive already checked and converted by the Python boundary (``fastnn.
 written into the caller's arrays when given, and allocated otherwise.
 """
 
+import functools
+import types
+
 import numpy as np
 
 from ..activations import get_activation
@@ -19,6 +22,17 @@ from ..losses import loss_and_delta as _reference_loss_and_delta
 from ..optim import OPTIMIZERS, SGD, Adam, check_state
 
 __all__ = ["Backend", "DivergenceError", "Workspace", "diverged", "z_buffers"]
+
+
+
+@functools.lru_cache(maxsize=64)
+def _single_step(cls, lr, t, *args):
+    """(``cls(1.0, *args)``, its hyperparameters at learning rate ``lr`` (which may be 0) and
+    step ``t``, read-only): what one update kernel call is given.  Cached, because a loop of
+    single steps brings the same settings back call after call, and building the optimizer
+    checks every argument again."""
+    opt = cls(1.0, *args)
+    return opt, types.MappingProxyType(opt.hyperparameters(lr, t))
 
 
 class DivergenceError(FloatingPointError):
@@ -127,15 +141,15 @@ class Backend:
     def sgd_update(self, param, grad, lr, velocity=None, momentum=0.0, nesterov=False,
                    weight_decay=0.0):
         """``update`` with SGD (arguments checked by ``fastnn.kernels.sgd_update``)."""
-        opt = SGD(1.0, momentum, nesterov and momentum > 0, weight_decay)  # lr may be 0 here
-        self.update(param, grad, check_state(opt, "velocity", velocity, param), None,
-                    opt.hyperparameters(lr, 0))
+        opt, args = _single_step(SGD, lr, 0, momentum, bool(nesterov and momentum > 0),
+                                 weight_decay)
+        self.update(param, grad, check_state(opt, "velocity", velocity, param), None, args)
 
     def adam_update(self, param, grad, m, v, t, lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                     weight_decay=0.0):
         """``update`` with Adam at step number ``t >= 1``."""
-        opt = Adam(1.0, beta_1, beta_2, epsilon, weight_decay)
-        self.update(param, grad, m, v, opt.hyperparameters(lr, t - 1))
+        _, args = _single_step(Adam, lr, t - 1, beta_1, beta_2, epsilon, weight_decay)
+        self.update(param, grad, m, v, args)
 
     # -- whole networks ------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ fields of C's ``fnn_optimizer`` (``HYPER`` gives their order, ``hyper`` builds t
 ``Optimizer.hyperparameters``) and are rounded once to the element type, as in C.
 """
 
+import operator
+
 import numpy as np
 from numba import prange
 
@@ -23,11 +25,12 @@ CHUNK = 4096  # elements of an update per parallel task
 KIND = {name: cls.code for name, cls in OPTIMIZERS.items()}
 SGD, ADAM, ADAMW = KIND["sgd"], KIND["adam"], KIND["adamw"]
 HYPER = ("lr", "weight_decay", "momentum", "nesterov", "beta_1", "beta_2", "epsilon")
+_hyper_values = operator.itemgetter(*HYPER)
 
 
 def hyper(args):
     """(kind, the hyperparameters in ``HYPER`` order as floats, t) of ``args``."""
-    return KIND[args["kind"]], tuple(float(args[k]) for k in HYPER), int(args["t"])
+    return KIND[args["kind"]], tuple(map(float, _hyper_values(args))), int(args["t"])
 
 
 def _update(param, grad, m_, v_, kind, h, t):
