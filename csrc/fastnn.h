@@ -78,7 +78,8 @@ enum { FNN_ACT_HIDDEN = 1, FNN_ACT_NEEDS_Z = 2 };
 #define FNN_ISAS(X)                                                                              \
     X(PORTABLE, 0, "portable")                                                                   \
     X(AVX2, 1, "avx2")                                                                           \
-    X(AVX512, 2, "avx512")
+    X(AVX512, 2, "avx512")                                                                       \
+    X(NEON, 3, "neon")
 
 #define FNN_ENUM_STATUS(name, code, str) FNN_##name = code,
 #define FNN_ENUM_ACT(name, code, str, flags, forward, derivative) FNN_##name = code,
@@ -103,10 +104,12 @@ enum { FNN_EP_STORE = 0, FNN_EP_BIAS_ACT = 1, FNN_EP_MUL_DERIV = 2, FNN_EP_TILE_
    (__builtin_cpu_supports); fnn_set_isa forces one (FNN_EISA if the CPU lacks it).
    The choice is process-wide; each call reads it once at entry, so changing it while other
    threads compute is safe (calls already running finish with the ISA they started with). */
-int fnn_best_isa(void);
+int fnn_best_isa(void);                     /* the widest ISA compiled in that the CPU runs */
+int fnn_isa_compiled(int isa);              /* 1 if this build has isa's kernels */
+int fnn_cpu_has(int isa);                   /* 1 if the CPU (and OS) runs isa, built or not */
 int fnn_get_isa(void);
 int fnn_set_isa(int isa);
-const char *fnn_isa_name(int isa);          /* "avx512", "avx2", "portable" (NULL if unknown) */
+const char *fnn_isa_name(int isa);          /* "avx512", "neon", ... (NULL if unknown) */
 int fnn_openmp_enabled(void);               /* 1 if built with OpenMP */
 int fnn_omp_max_threads(void);              /* omp_get_max_threads() or 1 */
 

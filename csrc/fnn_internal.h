@@ -6,8 +6,9 @@
  * MC/KC/NC and the function pointers that must be compiled for that ISA (micro-kernel, fused
  * epilogue, small-m kernel, row softmax).  The portable context always exists; the AVX2 and
  * AVX-512 ones only on x86 with a GNU-compatible compiler (FNN_HAVE_X86_KERNELS), each in its own
- * translation unit compiled with #pragma GCC target.  The generic driver (gemm.c) is compiled for
- * the baseline ISA and only calls through the table.
+ * translation unit compiled with #pragma GCC target; the NEON one on AArch64
+ * (FNN_HAVE_NEON_KERNELS).  The generic driver (gemm.c) is compiled for the baseline ISA and only
+ * calls through the table.
  */
 #ifndef FNN_INTERNAL_H
 #define FNN_INTERNAL_H
@@ -19,6 +20,10 @@
 #if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) \
     && !defined(FNN_PORTABLE_ONLY)
 #define FNN_HAVE_X86_KERNELS 1
+#endif
+/* NEON is baseline on AArch64: its unit needs only the compiler's arm_neon.h. */
+#if defined(__aarch64__) && defined(__GNUC__) && !defined(FNN_PORTABLE_ONLY)
+#define FNN_HAVE_NEON_KERNELS 1
 #endif
 
 #define FNN_CAT_(a, b) a##b
@@ -100,13 +105,18 @@ typedef struct {
     fnn_kern_f64 f64;
 } fnn_ctx;
 
+/* x, which must be a multiple of m (the packing buffers hold whole slivers): a compile error
+   otherwise */
+#define FNN_MULTIPLE(x, m) ((x) + 0 * (ptrdiff_t)sizeof(char[(x) % (m) == 0 ? 1 : -1]))
+
 /* One type's entry of an ISA's fnn_ctx: its micro-tile (MR x NR), cache blocking (MC, KC, NC)
    and the functions its kernel unit defined for that type suffix (fnn_ukr_<suf>, ...); narrow
    is the n < NR kernel (the small-m one where the ISA has no masked vectors).  The outer macro
    lets a blocking macro stand for MC, KC, NC. */
 #define FNN_KERN(...) FNN_KERN_(__VA_ARGS__)
 #define FNN_KERN_(MR, NR, MC, KC, NC, suf, narrow_fn)                                          \
-    {.mr = (MR), .nr = (NR), .mc = (MC), .kc = (KC), .nc = (NC), .ukr = fnn_ukr_##suf,         \
+    {.mr = (MR), .nr = (NR), .mc = FNN_MULTIPLE(MC, MR), .kc = (KC), .nc = FNN_MULTIPLE(NC, NR), \
+     .ukr = fnn_ukr_##suf,                                                                     \
      .epi = fnn_epi_##suf, .smallm = fnn_smallm_##suf, .narrow = narrow_fn,                   \
      .softmax = fnn_softmax_rows_##suf, .pack_a = fnn_pack_a_##suf, .pack_b = fnn_pack_b_##suf}
 
@@ -114,6 +124,9 @@ extern const fnn_ctx fnn_ctx_portable;
 #ifdef FNN_HAVE_X86_KERNELS
 extern const fnn_ctx fnn_ctx_avx2;
 extern const fnn_ctx fnn_ctx_avx512;
+#endif
+#ifdef FNN_HAVE_NEON_KERNELS
+extern const fnn_ctx fnn_ctx_neon;
 #endif
 
 /* The context of the ISA in use (chosen at first use). Never NULL. */

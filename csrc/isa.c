@@ -2,8 +2,11 @@
  *
  * Design
  * ------
- * The ISA in use is one process-wide int, chosen at first use from __builtin_cpu_supports
- * (which also checks that the OS saves the wide registers) and read/written atomically, so
+ * What the CPU runs (fnn_cpu_has) and what this binary has kernels for (the ISAS table) are
+ * kept apart, so that a diagnostic can say which of the two a missing kernel lacks.  The ISA in
+ * use is one process-wide int, chosen at first use: the widest of the table that the CPU runs,
+ * as __builtin_cpu_supports says (which also checks that the OS saves the wide registers), read
+ * and written atomically, so
  * fnn_set_isa may race with running calls: each call reads it once (fnn_ctx_current) and keeps
  * that context to the end.  Packing buffers live in thread-local storage: the GEMM never calls
  * malloc once a thread's buffers have reached the size its problems need.
@@ -24,7 +27,8 @@
 
 static int g_isa = -1;
 
-#ifdef FNN_HAVE_X86_KERNELS
+/* What the CPU (and OS) runs, whether or not this binary has kernels for it. */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__)
 static int supports_avx512(void)
 {
     __builtin_cpu_init();
@@ -37,25 +41,66 @@ static int supports_avx2(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+#else
+static int supports_avx512(void)
+{
+    return 0;
+}
+
+static int supports_avx2(void)
+{
+    return 0;
+}
 #endif
+
+static int supports_neon(void)
+{
+#if defined(__aarch64__)
+    return 1; /* AArch64 baseline */
+#else
+    return 0;
+#endif
+}
 
 static int supports_portable(void)
 {
     return 1;
 }
 
+/* Every ISA of FNN_ISAS and its CPU test. */
+static const struct {
+    int isa;
+    int (*supported)(void);
+} CPU_TESTS[] = {
+    {.isa = FNN_ISA_AVX512, .supported = supports_avx512},
+    {.isa = FNN_ISA_AVX2, .supported = supports_avx2},
+    {.isa = FNN_ISA_NEON, .supported = supports_neon},
+    {.isa = FNN_ISA_PORTABLE, .supported = supports_portable},
+};
+
+int fnn_cpu_has(int isa)
+{
+    size_t i;
+    for (i = 0; i < sizeof CPU_TESTS / sizeof CPU_TESTS[0]; ++i)
+        if (CPU_TESTS[i].isa == isa)
+            return CPU_TESTS[i].supported();
+    return 0;
+}
+
 /* The micro-kernel families built into this binary, widest first: an ISA is a kernel unit (its
    fnn_ctx) and a row here. */
 static const struct {
     int isa;
-    int (*supported)(void); /* does this CPU (and OS) run it */
     const fnn_ctx *ctx;
 } ISAS[] = {
 #ifdef FNN_HAVE_X86_KERNELS
-    {.isa = FNN_ISA_AVX512, .supported = supports_avx512, .ctx = &fnn_ctx_avx512},
-    {.isa = FNN_ISA_AVX2, .supported = supports_avx2, .ctx = &fnn_ctx_avx2},
+    {.isa = FNN_ISA_AVX512, .ctx = &fnn_ctx_avx512},
+    {.isa = FNN_ISA_AVX2, .ctx = &fnn_ctx_avx2},
 #endif
-    {.isa = FNN_ISA_PORTABLE, .supported = supports_portable, .ctx = &fnn_ctx_portable},
+#ifdef FNN_HAVE_NEON_KERNELS
+    {.isa = FNN_ISA_NEON, .ctx = &fnn_ctx_neon},
+#endif
+    {.isa = FNN_ISA_PORTABLE, .ctx = &fnn_ctx_portable},
 };
 #define N_ISAS ((int)(sizeof ISAS / sizeof ISAS[0]))
 
@@ -69,11 +114,16 @@ static int isa_row(int isa)
     return -1;
 }
 
+int fnn_isa_compiled(int isa)
+{
+    return isa_row(isa) >= 0;
+}
+
 int fnn_best_isa(void)
 {
     int i;
     for (i = 0; i < N_ISAS; ++i)
-        if (ISAS[i].supported())
+        if (fnn_cpu_has(ISAS[i].isa))
             return ISAS[i].isa;
     return FNN_ISA_PORTABLE;
 }
@@ -93,7 +143,7 @@ int fnn_set_isa(int isa)
     const int row = isa_row(isa);
     if (!fnn_code_name(FNN_TABLE_ISA, isa))
         return FNN_EINVAL;
-    if (row < 0 || !ISAS[row].supported())
+    if (row < 0 || !fnn_cpu_has(isa))
         return FNN_EISA;
     FNN_RSTORE(&g_isa, isa);
     return FNN_OK;

@@ -1,6 +1,9 @@
 """The C kernels: every instruction-set path, 1 and 2 threads, strided GEMM operands, and the
 checks the Cython layer makes before it hands anything to C."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -14,8 +17,8 @@ ck = pytest.importorskip("fastnn._ckernels")
 if "cython" not in fastnn.available_backends():
     pytest.skip("the cython backend is not available", allow_module_level=True)
 
-ORDER = ["portable", "avx2", "avx512"]
-ISAS = ORDER[: ORDER.index(ck.best_isa()) + 1]
+# every micro-kernel family this build has and this CPU runs
+ISAS = [name for name in ck.compiled_isas() if name in ck.cpu_isas()]
 # beyond the cache blocks and micro-tiles: tall, wide, deep (large k), skinny, and an output
 # layer of 10 classes large enough for two threads
 BIG_SHAPES = [(1, 784, 256), (2, 5000, 3), (300, 700, 520), (257, 33, 1031), (8, 1, 700),
@@ -169,5 +172,32 @@ def test_the_cython_layer_checks_what_it_hands_to_c():
 
 def test_show_config_names_the_micro_kernel():
     info = fastnn.config_info()
-    assert info["simd"] == ck.get_isa() and info["simd"] in ORDER
+    assert info["simd"] == ck.get_isa() and info["simd"] in info["simd_compiled"]
+    assert "portable" in info["simd_compiled"] and "portable" in info["cpu_simd"]
+    assert ck.best_isa() in info["simd_compiled"] and ck.best_isa() in info["cpu_simd"]
     assert isinstance(info["openmp"], bool)
+
+
+def test_set_isa_says_whether_the_build_or_the_cpu_lacks_it():
+    for name in ck.ISA_NAMES:
+        if name not in ck.compiled_isas():
+            with pytest.raises(ValueError, match="this build of fastnn has no"):
+                ck.set_isa(name)
+        elif name not in ck.cpu_isas():
+            with pytest.raises(ValueError, match="this CPU does not run"):
+                ck.set_isa(name)
+
+
+@pytest.mark.parametrize("value", ["sse9", "neon", "avx512"])
+def test_an_isa_the_machine_cannot_run_warns_and_falls_back(value):
+    # in a child process: FASTNN_ISA is read when the extension loads
+    code = "import fastnn._ckernels as ck; print(ck.get_isa(), ck.best_isa())"
+    env = dict(os.environ, FASTNN_ISA=value, PYTHONWARNINGS="default")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    in_use, best = out.stdout.split()
+    if value in ck.compiled_isas() and value in ck.cpu_isas():
+        assert in_use == value and "ignored" not in out.stderr
+    else:
+        assert in_use == best
+        assert f"FASTNN_ISA={value!r} ignored" in out.stderr

@@ -18,6 +18,8 @@ cdef extern from "fastnn.h" nogil:
     enum: FNN_ACT_HIDDEN
     enum: FNN_ACT_NEEDS_Z
     int fnn_best_isa()
+    int fnn_isa_compiled(int isa)
+    int fnn_cpu_has(int isa)
     int fnn_get_isa()
     int fnn_set_isa(int isa)
     int fnn_openmp_enabled()

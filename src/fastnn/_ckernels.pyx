@@ -11,6 +11,7 @@ arbitrary user input is done once, before, by ``fastnn.kernels`` and ``fastnn.Ne
 """
 
 import os
+import warnings
 
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
@@ -547,20 +548,39 @@ def gemm(A, B, out, int n_threads=0):
 # -- the build and the CPU -----------------------------------------------------------------------
 
 def get_isa():
-    """The micro-kernel family in use: ``"avx512"``, ``"avx2"`` or ``"portable"``."""
+    """The micro-kernel family in use (``"avx512"``, ``"avx2"``, ``"neon"``, ``"portable"``)."""
     return ISA_NAMES[fnn_get_isa()]
 
 
 def best_isa():
-    """The widest micro-kernel family this CPU supports."""
+    """The widest micro-kernel family of this build that the CPU runs."""
     return ISA_NAMES[fnn_best_isa()]
 
 
+def compiled_isas():
+    """The micro-kernel families this build has, whether or not the CPU runs them."""
+    return tuple(name for code, name in enumerate(ISA_NAMES) if fnn_isa_compiled(code))
+
+
+def cpu_isas():
+    """The families whose instructions the CPU (and OS) runs, whether or not this build has
+    their kernels."""
+    return tuple(name for code, name in enumerate(ISA_NAMES) if fnn_cpu_has(code))
+
+
 def set_isa(name):
-    """Force a micro-kernel family (tests use it to exercise every path)."""
+    """Force a micro-kernel family (tests use it to exercise every path); ValueError, which
+    says whether the build or the CPU lacks it, when it cannot run."""
     if name not in ISA_NAMES:
         raise ValueError(f"unknown instruction set {name!r}; expected one of {list(ISA_NAMES)}")
-    cdef int status = fnn_set_isa(ISA_NAMES.index(name))
+    code = ISA_NAMES.index(name)
+    if not fnn_isa_compiled(code):
+        raise ValueError(f"this build of fastnn has no {name!r} kernels "
+                         f"(it has {', '.join(compiled_isas())})")
+    if not fnn_cpu_has(code):
+        raise ValueError(f"this CPU does not run {name!r} "
+                         f"(it runs {', '.join(cpu_isas())})")
+    cdef int status = fnn_set_isa(code)
     if status != FNN_OK:
         _raise(status, f"set_isa({name!r})")
 
@@ -592,14 +612,27 @@ def calls_active():
 
 
 def build_info():
-    """OpenMP on/off, the micro-kernel in use and the widest the CPU offers."""
+    """OpenMP on/off, the micro-kernel in use, those compiled in, and those the CPU runs."""
     return {
         "openmp": bool(fnn_openmp_enabled()),
         "openmp_max_threads": fnn_omp_max_threads(),
         "simd": get_isa(),
-        "cpu_simd": best_isa(),
+        "simd_compiled": compiled_isas(),
+        "cpu_simd": cpu_isas(),
     }
 
 
-if os.environ.get("FASTNN_ISA"):
-    set_isa(os.environ["FASTNN_ISA"])
+def _isa_from_environment():
+    """FASTNN_ISA forces a family; one this build or CPU cannot run warns and leaves the
+    choice to the CPU, so that a setting carried to another machine never breaks an import."""
+    name = os.environ.get("FASTNN_ISA")
+    if not name:
+        return
+    try:
+        set_isa(name)
+    except ValueError as exc:
+        warnings.warn(f"FASTNN_ISA={name!r} ignored: {exc}; using {get_isa()!r}",
+                      RuntimeWarning, stacklevel=2)
+
+
+_isa_from_environment()
