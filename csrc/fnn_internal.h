@@ -6,7 +6,7 @@
  * MC/KC/NC and the function pointers that must be compiled for that ISA (micro-kernel, fused
  * epilogue, small-m kernel, row softmax).  The portable context always exists; the AVX2 and
  * AVX-512 ones only on x86 with a GNU-compatible compiler (FNN_HAVE_X86_KERNELS), each in its own
- * translation unit compiled with #pragma GCC target; the NEON one on AArch64
+ * translation unit compiled with target attributes; the NEON one on AArch64
  * (FNN_HAVE_NEON_KERNELS).  The generic driver (gemm.c) is compiled for the baseline ISA and only
  * calls through the table.
  */
@@ -15,9 +15,10 @@
 
 #include "fastnn.h"
 
-/* The SIMD units rely on gcc's #pragma GCC target (clang ignores it): other compilers build
-   the portable context only (as does -DFNN_PORTABLE_ONLY, e.g. to test a non-x86 build). */
-#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && !defined(__clang__) \
+/* The x86 SIMD units are compiled for their ISA by target attributes, gcc's #pragma GCC target
+   or clang's #pragma clang attribute (clang ignores the former): other compilers build the
+   portable context only (as does -DFNN_PORTABLE_ONLY, e.g. to test a build without them). */
+#if (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) \
     && !defined(FNN_PORTABLE_ONLY)
 #define FNN_HAVE_X86_KERNELS 1
 #endif

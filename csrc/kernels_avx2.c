@@ -10,9 +10,16 @@
 
 #ifdef FNN_HAVE_X86_KERNELS
 
+/* the headers first: the target attribute below applies to every function declared after it */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-#include <immintrin.h>
+#endif
 
 #define FNN_USE_FMA 1
 
@@ -97,7 +104,11 @@
 #undef FNN_SUF
 #undef FNN_IS_F64
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 const fnn_ctx fnn_ctx_avx2 = {
     .isa = FNN_ISA_AVX2,

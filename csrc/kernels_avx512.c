@@ -15,9 +15,16 @@
 
 #ifdef FNN_HAVE_X86_KERNELS
 
+/* the headers first: the target attribute below applies to every function declared after it */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+#ifdef __clang__
+#pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,prefer-vector-width=512")
-#include <immintrin.h>
+#endif
 
 #define FNN_USE_FMA 1
 
@@ -139,7 +146,11 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #undef FNN_SUF
 #undef FNN_IS_F64
 
+#ifdef __clang__
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 /* Cache blocking (elements).  Overridable at compile time for tuning experiments. */
 #ifndef FNN_AVX512_S_BLK
