@@ -10,6 +10,7 @@ their own target attributes and are chosen at run time from what the CPU reports
 """
 
 import os
+import shlex
 import shutil
 import sys
 import tempfile
@@ -44,10 +45,16 @@ def openmp_flags(compiler):
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
             f.write(OPENMP_PROBE)
+        # the probe is compiled and linked as an executable, which setuptools does without the
+        # environment's CPPFLAGS and LDFLAGS: pass them, or Homebrew's libomp (-I, -L) is missed
+        cppflags = shlex.split(os.environ.get("CPPFLAGS", ""))
+        ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
         for cflags, lflags in candidates:
             try:
-                objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
-                compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=lflags)
+                objs = compiler.compile([src], output_dir=tmp, extra_preargs=cppflags,
+                                        extra_postargs=cflags)
+                compiler.link_executable(objs, "probe", output_dir=tmp,
+                                         extra_postargs=ldflags + lflags)
                 return cflags, lflags
             except Exception:  # the compiler said no: try the next spelling, or go without
                 continue

@@ -27,6 +27,12 @@
 #define FNN_HAVE_NEON_KERNELS 1
 #endif
 
+/* MSVC's C before C11 spells restrict __restrict */
+#if defined(_MSC_VER) && !defined(__clang__) \
+    && (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 199901L)
+#define restrict __restrict
+#endif
+
 #define FNN_CAT_(a, b) a##b
 #define FNN_CAT(a, b) FNN_CAT_(a, b)
 

@@ -405,24 +405,32 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
             ntask = nsl;
         FN(steal) sh[FNN_STEAL_MAX > 0 ? FNN_STEAL_MAX : 1];
         memset(sh, 0, sizeof sh);
-#pragma omp parallel num_threads(nt) reduction(min : status)
+        /* the most negative status of the strips: OpenMP 2.0 (MSVC) has no min reduction, so
+           a failing strip writes it under a critical section (never entered when all is well) */
+#pragma omp parallel num_threads(nt)
         {
             const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
+            int st = FNN_OK;
             ptrdiff_t t;
             if (ntask == nthr && nthr <= FNN_STEAL_MAX) {
                 /* one strip per thread, and a thread that finishes early takes row blocks of
                    the others' (a strip whose thread another process slowed down) */
-                status = FN(strip_gemm)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp,
-                                        by_cols, ntask, tid, &sh[tid]);
+                st = FN(strip_gemm)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp, by_cols,
+                                    ntask, tid, &sh[tid]);
                 FN(steal_help)(sh, nthr, tid);
             } else {
 #pragma omp for schedule(dynamic, 1)
                 for (t = 0; t < ntask; ++t) {
-                    const int st = FN(strip_gemm)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc,
+                    const int s1 = FN(strip_gemm)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc,
                                                   epp, by_cols, ntask, t, NULL);
-                    if (st < status)
-                        status = st;
+                    if (s1 < st)
+                        st = s1;
                 }
+            }
+            if (st != FNN_OK) {
+#pragma omp critical(fnn_gemm_status)
+                if (st < status)
+                    status = st;
             }
         }
 #endif

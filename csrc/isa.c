@@ -41,6 +41,29 @@ static int supports_avx2(void)
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <intrin.h>
+#include <immintrin.h>
+/* CPUID.1:ECX bit 12 FMA, bit 27 OSXSAVE; CPUID.7.0:EBX bit 5 AVX2, bit 16 AVX512F; the OS
+   saves what XCR0 says: bits 1-2 the SSE and AVX halves, bits 5-7 the AVX-512 state */
+static int supports_avx2(void)
+{
+    int r[4];
+    __cpuid(r, 1);
+    if (!(r[2] & (1 << 12)) || !(r[2] & (1 << 27)) || (_xgetbv(0) & 0x6) != 0x6)
+        return 0;
+    __cpuidex(r, 7, 0);
+    return (r[1] & (1 << 5)) != 0;
+}
+
+static int supports_avx512(void)
+{
+    int r[4];
+    if (!supports_avx2() || (_xgetbv(0) & 0xe6) != 0xe6)
+        return 0;
+    __cpuidex(r, 7, 0);
+    return (r[1] & (1 << 16)) != 0;
+}
 #else
 static int supports_avx512(void)
 {

@@ -64,9 +64,9 @@ static void TFN(fnn_tile_update)(void *ctx, T *c, ptrdiff_t ldc, ptrdiff_t i, pt
         bad = !TFN(fnn_all_finite)(nr, c + r * ldc);
     if (bad) {
 #ifdef _OPENMP
-#pragma omp atomic write
+#pragma omp atomic /* an update, not a write: OpenMP 2.0 (MSVC) has no atomic write */
 #endif
-        *u->bad = 1;
+        *u->bad |= 1;
         return;
     }
     TFN(fnn_rule_apply)(u->rule, mr, nr, u->param + o, u->ld, c, ldc, u->m ? u->m + o : NULL,
