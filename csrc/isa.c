@@ -11,6 +11,7 @@
  * that context to the end.  Packing buffers live in thread-local storage: the GEMM never calls
  * malloc once a thread's buffers have reached the size its problems need.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <stdint.h>
 #include "fnn_internal.h"
@@ -90,44 +91,33 @@ static int supports_portable(void)
     return 1;
 }
 
-/* Every ISA of FNN_ISAS and its CPU test. */
-static const struct {
-    int isa;
-    int (*supported)(void);
-} CPU_TESTS[] = {
-    {.isa = FNN_ISA_AVX512, .supported = supports_avx512},
-    {.isa = FNN_ISA_AVX2, .supported = supports_avx2},
-    {.isa = FNN_ISA_NEON, .supported = supports_neon},
-    {.isa = FNN_ISA_PORTABLE, .supported = supports_portable},
-};
-
-int fnn_cpu_has(int isa)
-{
-    size_t i;
-    for (i = 0; i < sizeof CPU_TESTS / sizeof CPU_TESTS[0]; ++i)
-        if (CPU_TESTS[i].isa == isa)
-            return CPU_TESTS[i].supported();
-    return 0;
-}
-
-/* The micro-kernel families built into this binary, widest first: an ISA is a kernel unit (its
-   fnn_ctx) and a row here. */
-static const struct {
-    int isa;
-    const fnn_ctx *ctx;
-} ISAS[] = {
+/* Every ISA, widest first: what the CPU needs to run it, and its kernel unit's context, NULL
+   when this binary was built without it.  An ISA is a kernel unit (its fnn_ctx) and a row here. */
 #ifdef FNN_HAVE_X86_KERNELS
-    {.isa = FNN_ISA_AVX512, .ctx = &fnn_ctx_avx512},
-    {.isa = FNN_ISA_AVX2, .ctx = &fnn_ctx_avx2},
+#define FNN_CTX_AVX512 &fnn_ctx_avx512
+#define FNN_CTX_AVX2 &fnn_ctx_avx2
+#else
+#define FNN_CTX_AVX512 NULL
+#define FNN_CTX_AVX2 NULL
 #endif
 #ifdef FNN_HAVE_NEON_KERNELS
-    {.isa = FNN_ISA_NEON, .ctx = &fnn_ctx_neon},
+#define FNN_CTX_NEON &fnn_ctx_neon
+#else
+#define FNN_CTX_NEON NULL
 #endif
-    {.isa = FNN_ISA_PORTABLE, .ctx = &fnn_ctx_portable},
+static const struct {
+    int isa;
+    int (*supported)(void); /* does this CPU (and OS) run it */
+    const fnn_ctx *ctx;
+} ISAS[] = {
+    {.isa = FNN_ISA_AVX512, .supported = supports_avx512, .ctx = FNN_CTX_AVX512},
+    {.isa = FNN_ISA_AVX2, .supported = supports_avx2, .ctx = FNN_CTX_AVX2},
+    {.isa = FNN_ISA_NEON, .supported = supports_neon, .ctx = FNN_CTX_NEON},
+    {.isa = FNN_ISA_PORTABLE, .supported = supports_portable, .ctx = &fnn_ctx_portable},
 };
 #define N_ISAS ((int)(sizeof ISAS / sizeof ISAS[0]))
 
-/* The row of isa, or -1 when this binary has no kernels for it. */
+/* The row of isa, or -1 for a code of no ISA. */
 static int isa_row(int isa)
 {
     int i;
@@ -137,16 +127,23 @@ static int isa_row(int isa)
     return -1;
 }
 
+int fnn_cpu_has(int isa)
+{
+    const int row = isa_row(isa);
+    return row >= 0 && ISAS[row].supported();
+}
+
 int fnn_isa_compiled(int isa)
 {
-    return isa_row(isa) >= 0;
+    const int row = isa_row(isa);
+    return row >= 0 && ISAS[row].ctx != NULL;
 }
 
 int fnn_best_isa(void)
 {
     int i;
     for (i = 0; i < N_ISAS; ++i)
-        if (fnn_cpu_has(ISAS[i].isa))
+        if (ISAS[i].ctx && ISAS[i].supported())
             return ISAS[i].isa;
     return FNN_ISA_PORTABLE;
 }
@@ -163,10 +160,9 @@ int fnn_get_isa(void)
 
 int fnn_set_isa(int isa)
 {
-    const int row = isa_row(isa);
     if (!fnn_code_name(FNN_TABLE_ISA, isa))
         return FNN_EINVAL;
-    if (row < 0 || !fnn_cpu_has(isa))
+    if (!fnn_isa_compiled(isa) || !fnn_cpu_has(isa))
         return FNN_EISA;
     FNN_RSTORE(&g_isa, isa);
     return FNN_OK;
@@ -180,7 +176,7 @@ const char *fnn_isa_name(int isa)
 const fnn_ctx *fnn_ctx_current(void)
 {
     const int row = isa_row(fnn_get_isa());
-    return row >= 0 ? ISAS[row].ctx : &fnn_ctx_portable;
+    return row >= 0 && ISAS[row].ctx ? ISAS[row].ctx : &fnn_ctx_portable;
 }
 
 int fnn_openmp_enabled(void)
