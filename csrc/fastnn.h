@@ -110,6 +110,20 @@ int fnn_cpu_has(int isa);                   /* 1 if the CPU (and OS) runs isa, b
 int fnn_get_isa(void);
 int fnn_set_isa(int isa);
 const char *fnn_isa_name(int isa);          /* "avx512", "neon", ... (NULL if unknown) */
+/* A BLAS for the large products of the portable context (a CPU without a tuned kernel): the
+   Fortran sgemm and dgemm (column-major, 32-bit integers), which the packed products then call
+   instead of the portable micro-kernel, fastnn's epilogue applied after; NULL, the default, for
+   none.  The BLAS threads itself (its own setting, not n_threads).  The Python layer passes
+   SciPy's (scipy.linalg.cython_blas). */
+typedef void (*fnn_blasfn_f32)(const char *transa, const char *transb, const int *m, const int *n,
+                               const int *k, const float *alpha, const float *a, const int *lda,
+                               const float *b, const int *ldb, const float *beta, float *c,
+                               const int *ldc);
+typedef void (*fnn_blasfn_f64)(const char *transa, const char *transb, const int *m, const int *n,
+                               const int *k, const double *alpha, const double *a, const int *lda,
+                               const double *b, const int *ldb, const double *beta, double *c,
+                               const int *ldc);
+void fnn_set_blas(fnn_blasfn_f32 sgemm, fnn_blasfn_f64 dgemm);
 int fnn_openmp_enabled(void);               /* 1 if built with OpenMP */
 int fnn_omp_max_threads(void);              /* omp_get_max_threads() or 1 */
 

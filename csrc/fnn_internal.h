@@ -138,6 +138,9 @@ extern const fnn_ctx fnn_ctx_neon;
 
 /* The context of the ISA in use (chosen at first use). Never NULL. */
 const fnn_ctx *fnn_ctx_current(void);
+/* The BLAS of fnn_set_blas, NULL when none was given. */
+fnn_blasfn_f32 fnn_blas_f32(void);
+fnn_blasfn_f64 fnn_blas_f64(void);
 
 /* Per-thread cached, 64-byte aligned scratch (slot 0: packed A, slot 1: packed B).  Grown on
    demand, never shrunk; NULL on allocation failure.  fnn_buffer_done must be called when the

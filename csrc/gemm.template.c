@@ -295,11 +295,53 @@ static int FN(strip_gemm)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 }
 #endif
 
+/* C = A.B by the BLAS of fnn_set_blas, for the portable context: 1 when done, 0 when there is
+   none or the operands are not a BLAS's (one of each operand's strides 1, the other a leading
+   dimension that fits, sizes within 32 bits).  Row-major C = A.B is column-major
+   C^T = B^T.A^T, so B comes first. */
+static int FN(blas_gemm)(const fnn_ctx *ctx, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,
+                         ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
+                         T *C, ptrdiff_t ldc)
+{
+    const FNN_CAT(fnn_blasfn_, FNN_SUF) gemm = FN(fnn_blas)();
+    const ptrdiff_t lim = 2147483647;
+    const T one = 1, zero = 0;
+    char ta, tb;
+    int im, in, ik, lda, ldb, ldcc;
+    if (!gemm || ctx->isa != FNN_ISA_PORTABLE || m > lim || n > lim || k > lim || ldc > lim)
+        return 0;
+    if (csb == 1 && rsb >= n && rsb <= lim) { /* B^T column-major n x k */
+        tb = 'N';
+        ldb = (int)rsb;
+    } else if (rsb == 1 && csb >= k && csb <= lim) { /* B column-major k x n */
+        tb = 'T';
+        ldb = (int)csb;
+    } else {
+        return 0;
+    }
+    if (csa == 1 && rsa >= k && rsa <= lim) { /* A^T column-major k x m */
+        ta = 'N';
+        lda = (int)rsa;
+    } else if (rsa == 1 && csa >= m && csa <= lim) { /* A column-major m x k */
+        ta = 'T';
+        lda = (int)csa;
+    } else {
+        return 0;
+    }
+    im = (int)m;
+    in = (int)n;
+    ik = (int)k;
+    ldcc = (int)(ldc > n ? ldc : n);
+    gemm(&tb, &ta, &in, &im, &ik, &one, B, &ldb, A, &lda, &zero, C, &ldcc);
+    return 1;
+}
+
 int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa, ptrdiff_t csa,
                  const T *B, ptrdiff_t rsb, ptrdiff_t csb, T *C, ptrdiff_t ldc, const EP *ep,
                  int n_threads)
 {
     EP e;
+    const fnn_ctx *ctx;
     const KERN *kn;
     int softmax, smallm, nt, status = FNN_OK;
     double bbytes;
@@ -337,7 +379,8 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     if (e.zout && m > 1 && e.ldz < n)
         return FNN_EINVAL;
 
-    kn = &fnn_ctx_current()->FNN_SUF;
+    ctx = fnn_ctx_current();
+    kn = &ctx->FNN_SUF;
     softmax = e.kind == FNN_EP_BIAS_ACT && e.act == FNN_SOFTMAX;
     if (softmax)
         e.act = FNN_IDENTITY;
@@ -386,6 +429,10 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
     } else if (csb == 1 && n < kn->nr) {
         /* a few columns (an output layer): row blocks of whole vectors, not NR-wide tiles */
         FN(unpacked)(kn, kn->narrow, 1, 8, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);
+    } else if (FN(blas_gemm)(ctx, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc)) {
+        /* a product to pack, on a CPU without a tuned kernel: the BLAS, then the epilogue */
+        if (epp)
+            FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (nt <= 1) {
         status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp, NULL);
     } else {

@@ -179,6 +179,25 @@ const fnn_ctx *fnn_ctx_current(void)
     return row >= 0 && ISAS[row].ctx ? ISAS[row].ctx : &fnn_ctx_portable;
 }
 
+static fnn_blasfn_f32 g_sgemm;
+static fnn_blasfn_f64 g_dgemm;
+
+void fnn_set_blas(fnn_blasfn_f32 sgemm, fnn_blasfn_f64 dgemm)
+{
+    g_sgemm = sgemm;
+    g_dgemm = dgemm;
+}
+
+fnn_blasfn_f32 fnn_blas_f32(void)
+{
+    return g_sgemm;
+}
+
+fnn_blasfn_f64 fnn_blas_f64(void)
+{
+    return g_dgemm;
+}
+
 int fnn_openmp_enabled(void)
 {
 #ifdef _OPENMP

@@ -17,8 +17,9 @@ ck = pytest.importorskip("fastnn._ckernels")
 if "cython" not in fastnn.available_backends():
     pytest.skip("the cython backend is not available", allow_module_level=True)
 
-# every micro-kernel family this build has and this CPU runs
-ISAS = [name for name in ck.compiled_isas() if name in ck.cpu_isas()]
+# every micro-kernel family this build has and this CPU runs, and the portable one with its large
+# products handed to SciPy's BLAS (what a CPU without a tuned kernel runs)
+ISAS = [name for name in ck.compiled_isas() if name in ck.cpu_isas()] + ["portable+blas"]
 # beyond the cache blocks and micro-tiles: tall, wide, deep (large k), skinny, and an output
 # layer of 10 classes large enough for two threads
 BIG_SHAPES = [(1, 784, 256), (2, 5000, 3), (300, 700, 520), (257, 33, 1031), (8, 1, 700),
@@ -27,10 +28,14 @@ BIG_SHAPES = [(1, 784, 256), (2, 5000, 3), (300, 700, 520), (257, 33, 1031), (8,
 
 @pytest.fixture(params=ISAS)
 def isa(request):
-    before = ck.get_isa()
-    ck.set_isa(request.param)
-    yield request.param
+    before, blas_before = ck.get_isa(), ck.build_info()["portable_blas"]
+    name = request.param.split("+")[0]
+    ck.set_isa(name)
+    if ck.use_blas(request.param.endswith("+blas")) != request.param.endswith("+blas"):
+        pytest.skip("SciPy's BLAS is not available")
+    yield name
     ck.set_isa(before)
+    ck.use_blas(blas_before)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
@@ -168,6 +173,21 @@ def test_the_cython_layer_checks_what_it_hands_to_c():
         ck.dense_backward(X, W, np.ones((3, 2)), 5, np.empty((4, 2)), np.empty(2), np.empty((3, 4)))
     with pytest.raises(ValueError, match="unknown instruction set"):
         ck.set_isa("sse9")
+
+
+def test_the_portable_blas_is_used_and_correct():
+    before, blas_before = ck.get_isa(), ck.build_info()["portable_blas"]
+    try:
+        ck.set_isa("portable")  # turns the BLAS on (the default)
+        assert ck.build_info()["portable_blas"]
+        rng = np.random.default_rng(5)
+        A, B = rng.standard_normal((300, 700)), rng.standard_normal((700, 520))
+        out = np.empty((300, 520))
+        ck.gemm(A, B, out, 2)
+        np.testing.assert_allclose(out, A @ B, rtol=1e-12, atol=1e-12)
+    finally:
+        ck.set_isa(before)
+        ck.use_blas(blas_before)
 
 
 def test_show_config_names_the_micro_kernel():

@@ -22,6 +22,15 @@ cdef extern from "fastnn.h" nogil:
     int fnn_cpu_has(int isa)
     int fnn_get_isa()
     int fnn_set_isa(int isa)
+    ctypedef void (*fnn_blasfn_f32)(const char *, const char *, const int *, const int *,
+                                    const int *, const float *, const float *, const int *,
+                                    const float *, const int *, const float *, float *,
+                                    const int *)
+    ctypedef void (*fnn_blasfn_f64)(const char *, const char *, const int *, const int *,
+                                    const int *, const double *, const double *, const int *,
+                                    const double *, const int *, const double *, double *,
+                                    const int *)
+    void fnn_set_blas(fnn_blasfn_f32 sgemm, fnn_blasfn_f64 dgemm)
     int fnn_openmp_enabled()
     int fnn_omp_max_threads()
     void fnn_set_cpu_budget(int cpus)

@@ -15,6 +15,7 @@ import warnings
 
 cimport numpy as cnp
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
+from cpython.pycapsule cimport PyCapsule_GetName, PyCapsule_GetPointer
 
 
 cnp.import_array()
@@ -583,6 +584,8 @@ def set_isa(name):
     cdef int status = fnn_set_isa(code)
     if status != FNN_OK:
         _raise(status, f"set_isa({name!r})")
+    if name == "portable" and _blas["wanted"] and not _blas["in_use"]:
+        use_blas(True)
 
 
 # -- threads ---------------------------------------------------------------------------------------
@@ -619,7 +622,36 @@ def build_info():
         "simd": get_isa(),
         "simd_compiled": compiled_isas(),
         "cpu_simd": cpu_isas(),
+        "portable_blas": _blas["in_use"],
     }
+
+
+# FASTNN_PORTABLE_BLAS=0 keeps the portable kernel for every product
+_blas = {"in_use": False, "wanted": os.environ.get("FASTNN_PORTABLE_BLAS", "1") != "0"}
+
+
+cdef void *_capsule_pointer(object capsule) except NULL:
+    return PyCapsule_GetPointer(capsule, PyCapsule_GetName(capsule))
+
+
+def use_blas(enabled):
+    """Whether the portable context hands its large products to SciPy's BLAS (the default,
+    set up when that context is first chosen: on a CPU without a tuned kernel the portable one
+    is slower than NumPy); returns whether it now does (False when SciPy is missing).  Tests
+    turn it off to run the portable kernel itself."""
+    if enabled:
+        try:
+            from scipy.linalg import cython_blas
+        except ImportError:
+            enabled = False
+    if enabled:
+        capi = cython_blas.__pyx_capi__
+        fnn_set_blas(<fnn_blasfn_f32>_capsule_pointer(capi["sgemm"]),
+                     <fnn_blasfn_f64>_capsule_pointer(capi["dgemm"]))
+    else:
+        fnn_set_blas(NULL, NULL)
+    _blas["in_use"] = bool(enabled)
+    return _blas["in_use"]
 
 
 def _isa_from_environment():
@@ -636,3 +668,5 @@ def _isa_from_environment():
 
 
 _isa_from_environment()
+if get_isa() == "portable":
+    use_blas(_blas["wanted"])
