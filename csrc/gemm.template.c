@@ -423,16 +423,19 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
                 C[i * ldc + j] = 0;
         if (epp)
             FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
+    } else if (!(smallm && m <= FNN_SMALLM_MAX)
+               && FN(blas_gemm)(ctx, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc)) {
+        /* on a CPU without a tuned kernel, the BLAS (then the epilogue) for every product but
+           the tiny ones and those of a few rows, where a BLAS's gemm is slower than the
+           portable small-m kernel */
+        if (epp)
+            FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (smallm) {
         /* column chunks per thread: whole vector blocks */
         FN(unpacked)(kn, kn->smallm, 0, 4 * kn->nr, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);
     } else if (csb == 1 && n < kn->nr) {
         /* a few columns (an output layer): row blocks of whole vectors, not NR-wide tiles */
         FN(unpacked)(kn, kn->narrow, 1, 8, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);
-    } else if (FN(blas_gemm)(ctx, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc)) {
-        /* a product to pack, on a CPU without a tuned kernel: the BLAS, then the epilogue */
-        if (epp)
-            FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
     } else if (nt <= 1) {
         status = FN(gemm_block)(kn, m, n, k, A, rsa, csa, B, rsb, csb, C, ldc, epp, NULL);
     } else {
