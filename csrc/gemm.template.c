@@ -295,39 +295,45 @@ static int FN(strip_gemm)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
 }
 #endif
 
+#ifndef FNN_BLAS_OPERAND_ONCE
+#define FNN_BLAS_OPERAND_ONCE
+#define FNN_BLAS_INT_MAX 2147483647
+/* A rows x cols operand whose element (r, c) is at r*rs + c*cs, as a BLAS reads it: the
+   column-major cols x rows matrix, transposed (*trans 'N', *ld rs: cs == 1), or the column-major
+   rows x cols one (*trans 'T', *ld cs: rs == 1); 0 when it is neither. */
+static int fnn_blas_operand(ptrdiff_t rows, ptrdiff_t cols, ptrdiff_t rs, ptrdiff_t cs,
+                            char *trans, int *ld)
+{
+    if (cs == 1 && rs >= cols && rs <= FNN_BLAS_INT_MAX) {
+        *trans = 'N';
+        *ld = (int)rs;
+        return 1;
+    }
+    if (rs == 1 && cs >= rows && cs <= FNN_BLAS_INT_MAX) {
+        *trans = 'T';
+        *ld = (int)cs;
+        return 1;
+    }
+    return 0;
+}
+#endif
+
 /* C = A.B by the BLAS of fnn_set_blas, for the portable context: 1 when done, 0 when there is
-   none or the operands are not a BLAS's (one of each operand's strides 1, the other a leading
-   dimension that fits, sizes within 32 bits).  Row-major C = A.B is column-major
-   C^T = B^T.A^T, so B comes first. */
+   none or an operand is not a BLAS's (fnn_blas_operand), or a size exceeds 32 bits.  Row-major
+   C = A.B is column-major C^T = B^T.A^T, so B comes first. */
 static int FN(blas_gemm)(const fnn_ctx *ctx, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A,
                          ptrdiff_t rsa, ptrdiff_t csa, const T *B, ptrdiff_t rsb, ptrdiff_t csb,
                          T *C, ptrdiff_t ldc)
 {
     const FNN_CAT(fnn_blasfn_, FNN_SUF) gemm = FN(fnn_blas)();
-    const ptrdiff_t lim = 2147483647;
     const T one = 1, zero = 0;
     char ta, tb;
     int im, in, ik, lda, ldb, ldcc;
-    if (!gemm || ctx->isa != FNN_ISA_PORTABLE || m > lim || n > lim || k > lim || ldc > lim)
+    if (!gemm || ctx->isa != FNN_ISA_PORTABLE || m > FNN_BLAS_INT_MAX || n > FNN_BLAS_INT_MAX
+        || k > FNN_BLAS_INT_MAX || ldc > FNN_BLAS_INT_MAX
+        || !fnn_blas_operand(k, n, rsb, csb, &tb, &ldb)
+        || !fnn_blas_operand(m, k, rsa, csa, &ta, &lda))
         return 0;
-    if (csb == 1 && rsb >= n && rsb <= lim) { /* B^T column-major n x k */
-        tb = 'N';
-        ldb = (int)rsb;
-    } else if (rsb == 1 && csb >= k && csb <= lim) { /* B column-major k x n */
-        tb = 'T';
-        ldb = (int)csb;
-    } else {
-        return 0;
-    }
-    if (csa == 1 && rsa >= k && rsa <= lim) { /* A^T column-major k x m */
-        ta = 'N';
-        lda = (int)rsa;
-    } else if (rsa == 1 && csa >= m && csa <= lim) { /* A column-major m x k */
-        ta = 'T';
-        lda = (int)csa;
-    } else {
-        return 0;
-    }
     im = (int)m;
     in = (int)n;
     ik = (int)k;

@@ -46,11 +46,6 @@
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
-#undef PK_MR
-#undef PK_NR
 #undef VT
 #undef VL
 #undef V_LD
@@ -95,11 +90,6 @@
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
-#undef PK_MR
-#undef PK_NR
 #undef FNN_T
 #undef FNN_SUF
 #undef FNN_IS_F64

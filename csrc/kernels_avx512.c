@@ -50,7 +50,6 @@
 #define SM_NV 4
 #define SM_R 4
 #define NW_R2 8
-#include "ukernel_simd.template.c"
 /* dst[q*ldd + r] = src[r*lds + q] for q < 16 and the lanes r of keep, src rows r >= rows read
    as 0: a 16 x 16 transpose in registers (unpack pairs, then quads, then 128-bit lanes twice),
    for packing B = W^T (16 rows, all lanes) and row-major A (MR rows and lanes). */
@@ -86,13 +85,9 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #define PK_TBLOCK(src, lds, dst, ldd) fnn_transpose16_f32((src), (lds), 16, (dst), (ldd), 0xFFFF)
 #define PK_TBLOCK_A(src, lds, dst) \
     fnn_transpose16_f32((src), (lds), PK_MR, (dst), PK_MR, (__mmask16)((1u << PK_MR) - 1u))
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
+#include "ukernel_simd.template.c"
 #undef PK_TBLOCK
 #undef PK_TBLOCK_A
-#undef PK_MR
-#undef PK_NR
 #undef VT
 #undef VL
 #undef V_LD
@@ -137,11 +132,6 @@ static inline void fnn_transpose16_f32(const float *src, ptrdiff_t lds, int rows
 #define SM_R 4
 #define NW_R2 8
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
-#undef PK_MR
-#undef PK_NR
 #undef FNN_T
 #undef FNN_SUF
 #undef FNN_IS_F64

@@ -36,11 +36,6 @@
 #define V_ZERO() vdupq_n_f32(0.0f)
 #define V_ADD(a, b) vaddq_f32((a), (b))
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
-#undef PK_MR
-#undef PK_NR
 #undef VT
 #undef VL
 #undef V_LD
@@ -67,9 +62,6 @@
 #define V_ZERO() vdupq_n_f64(0.0)
 #define V_ADD(a, b) vaddq_f64((a), (b))
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
 
 const fnn_ctx fnn_ctx_neon = {
     .isa = FNN_ISA_NEON,

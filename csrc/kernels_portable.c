@@ -56,11 +56,6 @@ FNN_GNU_VEC(double, fnn_v2d, f64)
 #define V_BC(x) ((VT){(x), (x), (x), (x)})
 #include "epilogue.template.c"
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
-#undef PK_MR
-#undef PK_NR
 #undef VT
 #undef VL
 #undef V_BC
@@ -76,11 +71,6 @@ FNN_GNU_VEC(double, fnn_v2d, f64)
 #define V_BC(x) ((VT){(x), (x)})
 #include "epilogue.template.c"
 #include "ukernel_simd.template.c"
-#define PK_MR UK_MR
-#define PK_NR (UK_NV * VL)
-#include "pack.template.c"
-#undef PK_MR
-#undef PK_NR
 
 const fnn_ctx fnn_ctx_portable = {
     .isa = FNN_ISA_PORTABLE,

@@ -12,6 +12,7 @@
  *                           in the vector registers
  *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4)
  *   NW_R2                   narrow kernel: rows per pass with two vectors per row (<= 8)
+ * and it instantiates pack.template.c for the tile (PK_MR x PK_NR = UK_MR x UK_NR);
  * and, where the ISA has them, masked loads and stores:
  *   VM V_MASK(cnt) V_LDM(p,m) V_STM(p,m,v)   the mask of the first cnt lanes, a load of those
  *                           lanes (the others zero) and a store of those lanes; masked-off lanes
@@ -275,7 +276,15 @@ static void FN(fnn_narrow)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, pt
 #undef V_LDM
 #undef V_STM
 #endif
-#undef UK_NR
-#undef UK_MAXV
 #undef FN
 #undef T
+
+/* the packing routines for this tile (PK_TBLOCK / PK_TBLOCK_A, if the includer defined them, are
+   its transposes) */
+#define PK_MR UK_MR
+#define PK_NR UK_NR
+#include "pack.template.c"
+#undef PK_MR
+#undef PK_NR
+#undef UK_NR
+#undef UK_MAXV

@@ -635,7 +635,7 @@ cdef void *_capsule_pointer(object capsule) except NULL:
 
 
 def use_blas(enabled):
-    """Whether the portable context hands its large products to SciPy's BLAS (the default,
+    """Whether the portable context hands its products to SciPy's BLAS (the default,
     set up when that context is first chosen: on a CPU without a tuned kernel the portable one
     is slower than NumPy); returns whether it now does (False when SciPy is missing).  Tests
     turn it off to run the portable kernel itself."""

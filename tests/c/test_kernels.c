@@ -79,6 +79,27 @@ static double uniform(void) /* in [-1, 1) */
 
 static long failures, checks;
 
+/* P[m x n] = A[m x k] . B[k x n], summed in double */
+static void naive_product(int m, int k, int n, const double *A, const double *B, double *P)
+{
+    int i, p, j;
+    for (i = 0; i < m; ++i)
+        for (j = 0; j < n; ++j) {
+            double acc = 0;
+            for (p = 0; p < k; ++p)
+                acc += A[i * k + p] * B[p * n + j];
+            P[i * n + j] = acc;
+        }
+}
+
+/* x[0..n) rounded to float, in place */
+static void to_float(int n, double *x)
+{
+    int i;
+    for (i = 0; i < n; ++i)
+        x[i] = (float)x[i];
+}
+
 /* the expected C[m x n] of one epilogue, from the double product P */
 static void expect(int kind, int act, int m, int n, const double *P, const double *bias,
                    const double *aux, double *E, double *EZ)
@@ -238,7 +259,7 @@ int main(void)
             double *A = malloc(sizeof(double) * m * k), *B = malloc(sizeof(double) * k * n);
             double *P = malloc(sizeof(double) * m * n), *bias = malloc(sizeof(double) * n);
             double *aux = malloc(sizeof(double) * m * n);
-            int i, p, j;
+            int i, j;
             for (i = 0; i < m * k; ++i)
                 A[i] = uniform();
             for (i = 0; i < k * n; ++i)
@@ -248,46 +269,20 @@ int main(void)
             for (i = 0; i < m * n; ++i)
                 aux[i] = uniform();
             /* the product in double: the reference, rounded as neither type is */
-            for (i = 0; i < m; ++i)
-                for (j = 0; j < n; ++j) {
-                    double acc = 0;
-                    for (p = 0; p < k; ++p)
-                        acc += A[i * k + p] * B[p * n + j];
-                    P[i * n + j] = acc;
-                }
+            naive_product(m, k, n, A, B, P);
             for (ta = 0; ta < 2; ++ta)
                 for (tb = 0; tb < 2; ++tb)
                     test_f64(isa, m, k, n, ta, tb, A, B, P, bias, aux);
-            {
-                /* float: the reference from the inputs rounded to float, so that rounding the
-                   inputs is not counted as the kernel's error */
-                double *Af = malloc(sizeof(double) * m * k), *Bf = malloc(sizeof(double) * k * n);
-                double *Pf = malloc(sizeof(double) * m * n), *bf = malloc(sizeof(double) * n);
-                double *xf = malloc(sizeof(double) * m * n);
-                for (i = 0; i < m * k; ++i)
-                    Af[i] = (float)A[i];
-                for (i = 0; i < k * n; ++i)
-                    Bf[i] = (float)B[i];
-                for (j = 0; j < n; ++j)
-                    bf[j] = (float)bias[j];
-                for (i = 0; i < m * n; ++i)
-                    xf[i] = (float)aux[i];
-                for (i = 0; i < m; ++i)
-                    for (j = 0; j < n; ++j) {
-                        double acc = 0;
-                        for (p = 0; p < k; ++p)
-                            acc += Af[i * k + p] * Bf[p * n + j];
-                        Pf[i * n + j] = acc;
-                    }
-                for (ta = 0; ta < 2; ++ta)
-                    for (tb = 0; tb < 2; ++tb)
-                        test_f32(isa, m, k, n, ta, tb, Af, Bf, Pf, bf, xf);
-                free(Af);
-                free(Bf);
-                free(Pf);
-                free(bf);
-                free(xf);
-            }
+            /* float: the reference from the inputs rounded to float, so that rounding the inputs
+               is not counted as the kernel's error */
+            to_float(m * k, A);
+            to_float(k * n, B);
+            to_float(n, bias);
+            to_float(m * n, aux);
+            naive_product(m, k, n, A, B, P);
+            for (ta = 0; ta < 2; ++ta)
+                for (tb = 0; tb < 2; ++tb)
+                    test_f32(isa, m, k, n, ta, tb, A, B, P, bias, aux);
             free(A);
             free(B);
             free(P);
