@@ -1,13 +1,15 @@
-/* epilogue.template.c -- the fused GEMM epilogue and the row softmax, for one type.
+/* epilogue.template.c -- the fused GEMM epilogue, the row softmax and the optimizer step, for
+ * one type.
  *
  * Design
  * ------
- * #included by every kernel translation unit (kernels_portable.c, kernels_avx2.c,
- * kernels_avx512.c) once per type, with FNN_T (float|double), FNN_SUF (f32|f64) and FNN_IS_F64
- * defined, so the same plain-C loops are auto-vectorised for that unit's ISA.  The activations
- * themselves are act.template.c's.
+ * #included by every kernel translation unit (kernels_<isa>.c) once per type, with FNN_T
+ * (float|double), FNN_SUF (f32|f64) and FNN_IS_F64 defined, so the same plain-C loops are
+ * auto-vectorised for that unit's ISA.  The activations themselves are act.template.c's, the
+ * optimizers' loops optim.template.c's (the training epoch's epilogue of a weight gradient).
  */
 #include "act.template.c"
+#include "optim.template.c"
 
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define EP FNN_CAT(fnn_epilogue_, FNN_SUF)

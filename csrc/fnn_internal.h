@@ -53,6 +53,21 @@
 /* Largest MR*NR of any micro-kernel: edge tiles go through a scratch tile of this size. */
 #define FNN_MAX_TILE 512
 
+/* An optimizer step's rule, with its scalars worked out once from an fnn_optimizer (optim.c),
+   applied by a kernel unit's step function (below): by fnn_update, and by the training epoch to
+   each tile of a weight gradient as the GEMM produces it.  fnn_rule_make: FNN_EINVAL for an
+   unknown kind; `decay` 0 drops the weight decay (the biases); `step` is the step number
+   (opt->t + 1). */
+typedef struct {
+    int kind, nesterov;
+    double lr, wd, momentum;              /* the hyperparameters, as given */
+    double beta1, beta2, eps, step, ibc2; /* Adam: step = lr / (1 - beta1^t), ibc2 = 1 / (1 - beta2^t) */
+} fnn_rule;
+int fnn_rule_make(fnn_rule *r, const fnn_optimizer *opt, long long step, int decay);
+/* Whether the rule reads and writes the state m and v. */
+int fnn_rule_uses_m(const fnn_rule *r);
+int fnn_rule_uses_v(const fnn_rule *r);
+
 /* Micro-kernel: c[MR x NR] (row stride ldc) = (accumulate ? c : 0) + a . b over k, where
    A's element (r, p) is a[r*rsa + p*csa] (a packed sliver: rsa 1, csa MR; or the source in
    place, rsa == 1 or csa == 1) and b a packed NR-column sliver (b[p*NR + j]). */
@@ -83,6 +98,15 @@ typedef void (*fnn_packafn_f64)(ptrdiff_t mc, ptrdiff_t kc, const double *A, ptr
 typedef void (*fnn_packbfn_f64)(ptrdiff_t kc, ptrdiff_t nc, const double *B, ptrdiff_t rsb,
                                  ptrdiff_t csb, double *Bp);
 typedef void (*fnn_softmaxfn_f64)(double *c, ptrdiff_t ldc, ptrdiff_t m, ptrdiff_t n);
+/* One step of the rule r on the rows x cols block of param (row stride ldw; the state m, v at
+   the same offsets, NULL where the rule has none) along grad (row stride ldg), unless `check`
+   and an element of grad is not finite: then nothing is written and 0 is returned (else 1). */
+typedef int (*fnn_stepfn_f32)(const fnn_rule *r, int check, ptrdiff_t rows, ptrdiff_t cols,
+                              float *param, ptrdiff_t ldw, const float *grad, ptrdiff_t ldg,
+                              float *m, float *v);
+typedef int (*fnn_stepfn_f64)(const fnn_rule *r, int check, ptrdiff_t rows, ptrdiff_t cols,
+                              double *param, ptrdiff_t ldw, const double *grad, ptrdiff_t ldg,
+                              double *m, double *v);
 
 typedef struct {
     ptrdiff_t mr, nr, mc, kc, nc;
@@ -93,6 +117,7 @@ typedef struct {
     fnn_softmaxfn_f32 softmax;
     fnn_packafn_f32 pack_a; /* MR-row slivers, see pack.template.c */
     fnn_packbfn_f32 pack_b; /* NR-column slivers */
+    fnn_stepfn_f32 step;    /* an optimizer step (optim.template.c) */
 } fnn_kern_f32;
 
 typedef struct {
@@ -104,6 +129,7 @@ typedef struct {
     fnn_softmaxfn_f64 softmax;
     fnn_packafn_f64 pack_a; /* MR-row slivers, see pack.template.c */
     fnn_packbfn_f64 pack_b; /* NR-column slivers */
+    fnn_stepfn_f64 step;
 } fnn_kern_f64;
 
 typedef struct {
@@ -125,7 +151,8 @@ typedef struct {
     {.mr = (MR), .nr = (NR), .mc = FNN_MULTIPLE(MC, MR), .kc = (KC), .nc = FNN_MULTIPLE(NC, NR), \
      .ukr = fnn_ukr_##suf,                                                                     \
      .epi = fnn_epi_##suf, .smallm = fnn_smallm_##suf, .narrow = narrow_fn,                   \
-     .softmax = fnn_softmax_rows_##suf, .pack_a = fnn_pack_a_##suf, .pack_b = fnn_pack_b_##suf}
+     .softmax = fnn_softmax_rows_##suf, .pack_a = fnn_pack_a_##suf, .pack_b = fnn_pack_b_##suf, \
+     .step = fnn_step_##suf}
 
 extern const fnn_ctx fnn_ctx_portable;
 #ifdef FNN_HAVE_X86_KERNELS
@@ -148,25 +175,6 @@ fnn_blasfn_f64 fnn_blas_f64(void);
 void *fnn_buffer_get(int slot, size_t bytes);
 void fnn_buffer_done(int slot, void *p);
 
-/* An optimizer step's rule, with its scalars worked out once from an fnn_optimizer (optim.c):
-   applied by fnn_update, and by the training epoch to each tile of a weight gradient as the
-   GEMM produces it.  fnn_rule_make: FNN_EINVAL for an unknown kind; `decay` 0 drops the weight
-   decay (the biases); `step` is the step number (opt->t + 1). */
-typedef struct {
-    int kind, nesterov;
-    double lr, wd, momentum;              /* the hyperparameters, as given */
-    double beta1, beta2, eps, step, ibc2; /* Adam: step = lr / (1 - beta1^t), ibc2 = 1 / (1 - beta2^t) */
-} fnn_rule;
-int fnn_rule_make(fnn_rule *r, const fnn_optimizer *opt, long long step, int decay);
-/* Whether the rule reads and writes the state m and v. */
-int fnn_rule_uses_m(const fnn_rule *r);
-int fnn_rule_uses_v(const fnn_rule *r);
-/* One step on the rows x cols block of param (and of the state arrays m, v at the same
-   offsets, row stride ldw) along grad (row stride ldg). */
-void fnn_rule_apply_f32(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, float *param,
-                        ptrdiff_t ldw, const float *grad, ptrdiff_t ldg, float *m, float *v);
-void fnn_rule_apply_f64(const fnn_rule *r, ptrdiff_t rows, ptrdiff_t cols, double *param,
-                        ptrdiff_t ldw, const double *grad, ptrdiff_t ldg, double *m, double *v);
 
 /* Minimum flop count (2*m*n*k) before the GEMM uses more than one thread. */
 #ifndef FNN_PAR_MIN_FLOPS

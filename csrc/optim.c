@@ -1,5 +1,5 @@
-/* optim.c -- the optimizers' rules: their scalars (here), their loops for float and double
- * (optim.template.c).
+/* optim.c -- the optimizers' rules: their scalars and fnn_update (here), their loops
+ * (optim.template.c, compiled into each kernel unit as its context's step function).
  *
  * Design
  * ------
@@ -50,14 +50,20 @@ int fnn_rule_uses_v(const fnn_rule *r)
     return fnn_opt_moments(r->kind) >= 2;
 }
 
-#define FNN_T float
-#define FNN_SUF f32
-#include "optim.template.c"
-#undef FNN_T
-#undef FNN_SUF
-
-#define FNN_T double
-#define FNN_SUF f64
-#include "optim.template.c"
-#undef FNN_T
-#undef FNN_SUF
+/* fnn_update of one type: the current kernel context's step over the whole parameter */
+#define FNN_UPDATE(T, suf)                                                                         \
+    int fnn_update_##suf(const fnn_optimizer *opt, ptrdiff_t size, T *param, const T *grad,        \
+                         T *m, T *v)                                                               \
+    {                                                                                              \
+        fnn_rule r;                                                                                \
+        if (!opt || size < 0 || fnn_rule_make(&r, opt, opt->t + 1, 1) != FNN_OK)                   \
+            return FNN_EINVAL;                                                                     \
+        if (size == 0)                                                                             \
+            return FNN_OK;                                                                         \
+        if (!param || !grad || (fnn_rule_uses_m(&r) && !m) || (fnn_rule_uses_v(&r) && !v))         \
+            return FNN_EINVAL;                                                                     \
+        fnn_ctx_current()->suf.step(&r, 0, 1, size, param, size, grad, size, m, v);                \
+        return FNN_OK;                                                                             \
+    }
+FNN_UPDATE(float, f32)
+FNN_UPDATE(double, f64)

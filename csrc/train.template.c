@@ -45,6 +45,7 @@ static int TFN(fnn_check_net)(ptrdiff_t L, const ptrdiff_t *sizes, const int *ac
 
 /* What the tile function of one layer's weight gradient needs. */
 typedef struct {
+    FNN_CAT(fnn_stepfn_, FNN_SUF) step; /* the kernel context's, compiled for its ISA */
     const fnn_rule *rule;
     T *param, *m, *v; /* the layer's W and its optimizer state (m, v may be NULL) */
     ptrdiff_t ld;       /* their row stride: the layer's outputs */
@@ -58,19 +59,13 @@ static void TFN(fnn_tile_update)(void *ctx, T *c, ptrdiff_t ldc, ptrdiff_t i, pt
 {
     const TFN(fnn_tile_update_ctx) *u = (const TFN(fnn_tile_update_ctx) *)ctx;
     const ptrdiff_t o = i * u->ld + j;
-    int bad = 0;
-    ptrdiff_t r;
-    for (r = 0; r < mr && !bad; ++r)
-        bad = !TFN(fnn_all_finite)(nr, c + r * ldc);
-    if (bad) {
+    if (!u->step(u->rule, 1, mr, nr, u->param + o, u->ld, c, ldc, u->m ? u->m + o : NULL,
+                 u->v ? u->v + o : NULL)) {
 #ifdef _OPENMP
 #pragma omp atomic /* an update, not a write: OpenMP 2.0 (MSVC) has no atomic write */
 #endif
         *u->bad |= 1;
-        return;
     }
-    TFN(fnn_rule_apply)(u->rule, mr, nr, u->param + o, u->ld, c, ldc, u->m ? u->m + o : NULL,
-                        u->v ? u->v + o : NULL);
 }
 
 /* Xb, Yb = the rows idx[0..s) of X and Y; by all threads when there is a lot to copy */
@@ -109,6 +104,7 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
                                 int n_threads, double *mean_loss, ptrdiff_t *failed_step)
 {
     const ptrdiff_t n_in = sizes[0], n_out = sizes[L];
+    const FNN_CAT(fnn_stepfn_, FNN_SUF) step_fn = fnn_ctx_current()->FNN_SUF.step;
     fnn_rule rule_w, rule_b;
     ptrdiff_t l, step, start;
     double total = 0.0;
@@ -178,6 +174,7 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
         for (l = L - 1; l >= 0; --l) {
             TFN(fnn_tile_update_ctx) u;
             TFN(fnn_epilogue) e;
+            u.step = step_fn;
             u.rule = &rule_w;
             u.param = W[l];
             u.m = uses_m ? m[2 * l] : NULL;
@@ -199,9 +196,8 @@ static int TFN(fnn_epoch_steps)(ptrdiff_t L, const ptrdiff_t *sizes, const int *
             }
         }
         for (l = 0; l < L; ++l)
-            TFN(fnn_rule_apply)(&rule_b, 1, sizes[l + 1], b[l], sizes[l + 1], db[l],
-                                sizes[l + 1], uses_m ? m[2 * l + 1] : NULL,
-                                uses_v ? v[2 * l + 1] : NULL);
+            step_fn(&rule_b, 0, 1, sizes[l + 1], b[l], sizes[l + 1], db[l], sizes[l + 1],
+                    uses_m ? m[2 * l + 1] : NULL, uses_v ? v[2 * l + 1] : NULL);
         total += risk * (double)s;
     }
     *mean_loss = n_indices ? total / (double)n_indices : 0.0;

@@ -12,6 +12,7 @@ from conftest import tol
 
 import fastnn
 from fastnn import _config, kernels
+from fastnn.optim import OPTIMIZERS
 
 ck = pytest.importorskip("fastnn._ckernels")
 if "cython" not in fastnn.available_backends():
@@ -86,6 +87,66 @@ def test_dense_backward_every_isa_and_thread_count(isa, threads, dtype, shape, a
     np.testing.assert_allclose(db, want[1], **tol(dtype, m))
     if activation_prev is not None:
         np.testing.assert_allclose(D_prev, want[2], **tol(dtype, n_out))
+
+
+# every optimizer row, with and without its variants; each kernel unit compiles the steps itself
+STEP_OPTIMIZERS = [fastnn.SGD(lr=0.1), fastnn.SGD(lr=0.1, momentum=0.9, weight_decay=1e-2),
+                   fastnn.SGD(lr=0.1, momentum=0.9, nesterov=True),
+                   *[cls(lr=0.01, weight_decay=1e-2) for cls in OPTIMIZERS.values()
+                     if cls is not fastnn.SGD]]
+
+
+@pytest.mark.parametrize("optimizer", STEP_OPTIMIZERS, ids=repr)
+@pytest.mark.parametrize("shape", [(1, 1), (13, 7), (257, 33)], ids=str)
+def test_optimizer_step_every_isa(isa, dtype, optimizer, shape):
+    rng = np.random.default_rng(shape[0])
+    W, dW = rand(rng, *shape, dtype=dtype), rand(rng, *shape, dtype=dtype)
+    state = {name: np.abs(rand(rng, *shape, dtype=dtype)) for name in optimizer.slots}
+    results = []
+    for backend in ("numpy", "cython"):
+        got_W, got_state = W.copy(), {name: s.copy() for name, s in state.items()}
+        kernels.optimizer_step(optimizer, got_W, dW, 4, optimizer.lr, backend, **got_state)
+        results.append((got_W, got_state))
+    (want_W, want_state), (got_W, got_state) = results
+    np.testing.assert_allclose(got_W, want_W, **tol(dtype, 10))
+    for name in state:
+        np.testing.assert_allclose(got_state[name], want_state[name], **tol(dtype, 10))
+
+
+@pytest.mark.parametrize("optimizer", STEP_OPTIMIZERS, ids=repr)
+def test_training_epochs_every_isa_and_thread_count(isa, threads, dtype, optimizer):
+    """The epoch applies each kernel unit's optimizer step to the tiles of the weight gradients
+    (both threads' tiles: the first layer's gradient, 150 x 230, is large enough for two)."""
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((90, 150)), rng.integers(0, 5, 90)
+    nets = []
+    for backend in ("numpy", "cython"):
+        net = fastnn.Network([150, 230, 5], "tanh", dtype=dtype, backend=backend, seed=1)
+        net.fit(X, y, epochs=2, batch_size=32, optimizer=optimizer)
+        nets.append(net)
+    ref, got = nets
+    rtol = 2e-4 if dtype == np.float32 else 1e-10
+    for a, b in zip(got.weights + got.biases, ref.weights + ref.biases):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
+
+
+def test_a_non_finite_weight_gradient_is_not_applied_every_isa(isa, dtype):
+    """A tile of the first layer's gradient overflows while the loss, the deltas and the output
+    layer's gradient are finite: each kernel unit's step must refuse it (the C epoch reports the
+    step as partly applied, rather than the parameters being found non-finite after it), and
+    the step is undone."""
+    big = float(np.finfo(dtype).max) ** 0.5
+    net = fastnn.Network([1, 2, 1], activation="relu", output_activation="identity", loss="mse",
+                         dtype=dtype, backend="cython", seed=0)
+    net.weights[0][...], net.biases[0][...] = 1 / big, 0
+    net.weights[1][...], net.biases[1][...] = 1, 0
+    before = [p.copy() for p in net.weights + net.biases]
+    X, y = np.full((4, 1), 4 * big, dtype), np.full(4, big / 4)
+    with pytest.raises(fastnn.DivergenceError, match=r"epoch 1, step 1\b") as info:
+        net.fit(X, y, epochs=2, batch_size=None, optimizer=fastnn.SGD(lr=0.01))
+    assert info.value.__cause__ is not None and info.value.__cause__.partly_applied
+    for a, b in zip(net.weights + net.biases, before):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_one_and_two_threads_agree(dtype):

@@ -10,7 +10,9 @@
  * layer's Z), and the product times each activation's derivative.  The reference is the product
  * summed in double, then the activation's row of FNN_ACTIVATIONS evaluated in double with libm's
  * tanh and exp; so this checks the tiles, packing, edges, threads and vector epilogues, and the
- * Python tests check the formulas themselves against NumPy.  Exit status 0 when all agree.
+ * Python tests check the formulas themselves against NumPy.  Each kernel unit also compiles the
+ * optimizers' steps: fnn_update of every optimizer row against its rule in double.  Exit
+ * status 0 when all agree.
  */
 #include <math.h>
 #include <stdio.h>
@@ -129,6 +131,43 @@ static void expect(int kind, int act, int m, int n, const double *P, const doubl
     }
 }
 
+/* One step of opt on n parameters w with state m, v (rule of fastnn.h's fnn_update), in double */
+static void ref_update(const fnn_optimizer *o, int n, double *w, const double *g, double *m,
+                       double *v)
+{
+    const double t = (double)(o->t + 1);
+    int i;
+    for (i = 0; i < n; ++i) {
+        const double gi = g[i] + (o->kind == FNN_OPT_ADAMW ? 0.0 : o->weight_decay * w[i]);
+        if (o->kind == FNN_OPT_SGD) {
+            if (o->momentum == 0.0) {
+                w[i] -= o->lr * gi;
+                continue;
+            }
+            m[i] = o->momentum * m[i] - o->lr * gi;
+            w[i] += o->nesterov ? o->momentum * m[i] - o->lr * gi : m[i];
+            continue;
+        }
+        m[i] = o->beta1 * m[i] + (1 - o->beta1) * gi;
+        v[i] = o->beta2 * v[i] + (1 - o->beta2) * gi * gi;
+        if (o->kind == FNN_OPT_ADAMW)
+            w[i] *= 1 - o->lr * o->weight_decay;
+        w[i] -= o->lr / (1 - pow(o->beta1, t)) * m[i]
+                / (sqrt(v[i] / (1 - pow(o->beta2, t))) + o->eps);
+    }
+}
+
+/* the optimizers of the tests: every row of FNN_OPTIMIZERS, SGD with and without momentum */
+static const fnn_optimizer OPTS[] = {
+    {FNN_OPT_SGD, 0.1, 0.0, 0.0, 0, 0, 0, 0, 0},
+    {FNN_OPT_SGD, 0.1, 0.01, 0.9, 0, 0, 0, 0, 0},
+    {FNN_OPT_SGD, 0.1, 0.0, 0.9, 1, 0, 0, 0, 0},
+    {FNN_OPT_ADAM, 0.01, 0.01, 0, 0, 0.9, 0.999, 1e-8, 4},
+    {FNN_OPT_ADAMW, 0.01, 0.01, 0, 0, 0.9, 0.999, 1e-8, 4},
+};
+#define N_OPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
+
+
 /* Compare got (type of the build under test, read as double by get) with E: the error allowed
    grows with k, the depth of the sums. */
 static void compare(const char *what, int m, int n, int k, double (*get)(const void *, int),
@@ -233,6 +272,55 @@ static double get_f64(const void *p, int i)
 TEST_TYPE(float, f32, 1.2e-7)
 TEST_TYPE(double, f64, 2.3e-16)
 
+/* fnn_update of every optimizer for one type, n parameters, against ref_update from the same
+   values (each representable in the type) */
+#define TEST_UPDATE(TY, SUF, EPS)                                                                \
+    static void test_update_##SUF(const char *isa, int n)                                        \
+    {                                                                                            \
+        double *w = malloc(sizeof(double) * n), *g = malloc(sizeof(double) * n);                 \
+        double *m = malloc(sizeof(double) * n), *v = malloc(sizeof(double) * n);                 \
+        TY *tw = malloc(sizeof(TY) * n), *tg = malloc(sizeof(TY) * n);                           \
+        TY *tm = malloc(sizeof(TY) * n), *tv = malloc(sizeof(TY) * n);                           \
+        char what[200];                                                                          \
+        int o, i;                                                                                \
+        for (o = 0; o < N_OPTS; ++o) {                                                           \
+            for (i = 0; i < n; ++i) {                                                            \
+                tw[i] = (TY)uniform();                                                           \
+                tg[i] = (TY)uniform();                                                           \
+                tm[i] = (TY)uniform();                                                           \
+                tv[i] = (TY)fabs(uniform());                                                     \
+                w[i] = tw[i];                                                                    \
+                g[i] = tg[i];                                                                    \
+                m[i] = tm[i];                                                                    \
+                v[i] = tv[i];                                                                    \
+            }                                                                                    \
+            ref_update(&OPTS[o], n, w, g, m, v);                                                 \
+            snprintf(what, sizeof what, "%s " #SUF " update, optimizer %d, %d parameters", isa,  \
+                     o, n);                                                                      \
+            ++checks;                                                                            \
+            if (fnn_update_##SUF(&OPTS[o], n, tw, tg, tm, tv) != FNN_OK) {                       \
+                printf("FAIL %s: status\n", what);                                               \
+                ++failures;                                                                      \
+                continue;                                                                        \
+            }                                                                                    \
+            compare(what, 1, n, 8, get_##SUF, tw, w, EPS);                                       \
+            if (OPTS[o].kind != FNN_OPT_SGD || OPTS[o].momentum != 0.0)                          \
+                compare(what, 1, n, 8, get_##SUF, tm, m, EPS);                                   \
+            if (OPTS[o].kind != FNN_OPT_SGD)                                                     \
+                compare(what, 1, n, 8, get_##SUF, tv, v, EPS);                                   \
+        }                                                                                        \
+        free(w);                                                                                 \
+        free(g);                                                                                 \
+        free(m);                                                                                 \
+        free(v);                                                                                 \
+        free(tw);                                                                                \
+        free(tg);                                                                                \
+        free(tm);                                                                                \
+        free(tv);                                                                                \
+    }
+TEST_UPDATE(float, f32, 1.2e-7)
+TEST_UPDATE(double, f64, 2.3e-16)
+
 #define ISA_ROW(NAME, code, str) {code, str},
 static const struct {
     int code;
@@ -254,6 +342,11 @@ int main(void)
             return 1;
         }
         ++ran;
+        for (s = 0; s < 4; ++s) {
+            static const int sizes[4] = {1, 7, 33, 257};
+            test_update_f32(isa, sizes[s]);
+            test_update_f64(isa, sizes[s]);
+        }
         for (s = 0; s < N_SHAPES; ++s) {
             const int m = SHAPES[s][0], k = SHAPES[s][1], n = SHAPES[s][2];
             double *A = malloc(sizeof(double) * m * k), *B = malloc(sizeof(double) * k * n);
