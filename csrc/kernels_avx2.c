@@ -42,7 +42,7 @@
 #define V_STM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define UK_MR 6
 #define UK_NV 2
-#define SM_NV 2
+#define SM_NV 4
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"
@@ -86,7 +86,7 @@
 #define V_STM(p, m, v) _mm256_maskstore_pd((p), (m), (v))
 #define UK_MR 6
 #define UK_NV 2
-#define SM_NV 2
+#define SM_NV 4
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"

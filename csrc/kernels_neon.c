@@ -18,7 +18,7 @@
 #define FNN_USE_FMA 1
 #define UK_MR 8
 #define UK_NV 3
-#define SM_NV 2
+#define SM_NV 4
 #define SM_R 4
 #define NW_R2 8
 

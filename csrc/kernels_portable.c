@@ -44,7 +44,7 @@ FNN_GNU_VEC(double, fnn_v2d, f64)
 #define V_ADD(a, b) ((a) + (b))
 #define UK_MR 4
 #define UK_NV 3
-#define SM_NV 2
+#define SM_NV 4
 #define SM_R 4
 #define NW_R2 4
 

@@ -10,7 +10,10 @@
  *   UK_MR, UK_NV            the micro-tile: UK_MR rows (1..16) of UK_NV vectors (1..4); its
  *                           UK_MR*UK_NV accumulators, UK_NV vectors of B and a broadcast must fit
  *                           in the vector registers
- *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4)
+ *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4);
+ *                           a block is whole cache lines (64 bytes at least): the kernel walks
+ *                           B down one block of columns at a time, so a narrower block has each
+ *                           line of B fetched again by the next block, and fewer lines in flight
  *   NW_R2                   narrow kernel: rows per pass with two vectors per row (<= 8)
  * and it instantiates pack.template.c for the tile (PK_MR x PK_NR = UK_MR x UK_NR);
  * and, where the ISA has them, masked loads and stores:
@@ -144,36 +147,61 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, ptrdiff_t rsa, ptrdiff
 /* Block of rows: C[R x NV*VL] = A[R x k] . B[k x NV*VL], B rows contiguous; when masked, the
    last vector holds only the lanes of mlast (the rest of B and C is neither read nor written).
    R, NV and masked are compile-time constants at every call site, so the loops unroll and acc
-   stays in registers (R <= 8, NV <= UK_MAXV). */
+   stays in registers (R <= 8, NV <= UK_MAXV).
+   A block of few rows has few accumulators, and each k step's FMA waits for the previous one on
+   the same accumulator (4 cycles or so) instead of issuing every cycle: with fewer than 8 it
+   keeps KS sets that take turns along k (KS = 2 or 4), summed in a fixed order at the end, so
+   that one sample's layer (m = 1) runs at the FMA rate rather than the FMA latency. */
+#define FNN_KSETS(R, NV) ((R) * (NV) >= 8 ? 1 : (R) * (NV) >= 4 ? 2 : 4)
 static FNN_INLINE void
 FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t k, const T *restrict A,
                  ptrdiff_t rsa, ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb,
                  T *restrict C, ptrdiff_t ldc, VM mlast)
 {
-    VT acc[8][UK_MAXV], bv[UK_MAXV];
+    const int KS = FNN_KSETS(R, NV);
+    VT acc[4][8][UK_MAXV];
     ptrdiff_t p;
-    int r, v;
-    for (r = 0; r < R; ++r)
-        for (v = 0; v < NV; ++v)
-            acc[r][v] = V_ZERO();
-    for (p = 0; p < k; ++p) {
+    int r, v, s;
+    for (s = 0; s < KS; ++s)
+        for (r = 0; r < R; ++r)
+            for (v = 0; v < NV; ++v)
+                acc[s][r][v] = V_ZERO();
+    for (p = 0; p + KS <= k; p += KS)
+        for (s = 0; s < KS; ++s) {
+            const T *restrict bp = B + (p + s) * rsb;
+            VT bv[UK_MAXV];
+            for (v = 0; v < NV; ++v)
+                bv[v] = masked && v == NV - 1 ? V_LDM(bp + v * VL, mlast) : V_LD(bp + v * VL);
+            for (r = 0; r < R; ++r) {
+                const VT av = V_BC(A[r * rsa + (p + s) * csa]);
+                for (v = 0; v < NV; ++v)
+                    acc[s][r][v] = V_FMA(av, bv[v], acc[s][r][v]);
+            }
+        }
+    for (; p < k; ++p) {
         const T *restrict bp = B + p * rsb;
+        VT bv[UK_MAXV];
         for (v = 0; v < NV; ++v)
             bv[v] = masked && v == NV - 1 ? V_LDM(bp + v * VL, mlast) : V_LD(bp + v * VL);
         for (r = 0; r < R; ++r) {
             const VT av = V_BC(A[r * rsa + p * csa]);
             for (v = 0; v < NV; ++v)
-                acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+                acc[0][r][v] = V_FMA(av, bv[v], acc[0][r][v]);
         }
     }
+    for (s = 1; s < KS; ++s)
+        for (r = 0; r < R; ++r)
+            for (v = 0; v < NV; ++v)
+                acc[0][r][v] = V_ADD(acc[0][r][v], acc[s][r][v]);
     for (r = 0; r < R; ++r)
         for (v = 0; v < NV; ++v) {
             if (masked && v == NV - 1)
-                V_STM(C + r * ldc + v * VL, mlast, acc[r][v]);
+                V_STM(C + r * ldc + v * VL, mlast, acc[0][r][v]);
             else
-                V_ST(C + r * ldc + v * VL, acc[r][v]);
+                V_ST(C + r * ldc + v * VL, acc[0][r][v]);
         }
 }
+#undef FNN_KSETS
 
 static FNN_INLINE void
 FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
