@@ -203,6 +203,31 @@ FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t k, const
 }
 #undef FNN_KSETS
 
+#ifdef UK_BUFFERED_MASK
+/* C[R x cols] = A[R x k] . B[k x cols] for the last cols < VL columns of a small-m product, on
+   an ISA without masked loads: a partial vector through a buffer would cost a store-forwarding
+   stall every k step, so scalar sums, a column at a time, in 4 sets along k (as fnn_rows_blk) */
+static FNN_INLINE void
+FN(fnn_rows_tail)(const int R, ptrdiff_t cols, ptrdiff_t k, const T *restrict A, ptrdiff_t rsa,
+                  ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb, T *restrict C, ptrdiff_t ldc)
+{
+    ptrdiff_t q, p;
+    int r, s;
+    for (q = 0; q < cols; ++q) {
+        T acc[4][4] = {{0}};
+        for (p = 0; p + 4 <= k; p += 4)
+            for (s = 0; s < 4; ++s)
+                for (r = 0; r < R; ++r)
+                    acc[s][r] += A[r * rsa + (p + s) * csa] * B[(p + s) * rsb + q];
+        for (; p < k; ++p)
+            for (r = 0; r < R; ++r)
+                acc[0][r] += A[r * rsa + p * csa] * B[p * rsb + q];
+        for (r = 0; r < R; ++r)
+            C[r * ldc + q] = (acc[0][r] + acc[1][r]) + (acc[2][r] + acc[3][r]);
+    }
+}
+#endif
+
 static FNN_INLINE void
 FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
                     ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
@@ -214,7 +239,11 @@ FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t
     for (; j + VL <= n; j += VL)
         FN(fnn_rows_blk)(R, 1, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
     if (j < n) /* fewer than VL columns left: one masked vector */
+#ifdef UK_BUFFERED_MASK
+        FN(fnn_rows_tail)(R, n - j, k, A, rsa, csa, B + j, rsb, C + j, ldc);
+#else
         FN(fnn_rows_blk)(R, 1, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc, V_MASK((int)(n - j)));
+#endif
 }
 
 /* m, n, k IN sizes (any m; called for small m)
