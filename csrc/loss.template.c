@@ -7,9 +7,11 @@
  * to a few hundred columns) and this pass is O(m n) beside the O(m n k) products, so it is
  * written for clarity: one row at a time, the activation written into D first and transformed
  * into the delta in place.  Arithmetic inside a row is in the element type; the risk is summed
- * in double.  The softmax and the losses use libm's exp/log/log1p in double precision for float
- * too: this pass is not the bottleneck, and it keeps float results within rounding of the
- * reference.
+ * in double.  The softmax's exponentials are the GEMM epilogue's (fnn_expneg, within a few ulp,
+ * inlined and vectorised: libm's exp in double cost 10 ns an element, 2% of a training step of a
+ * 784-256-256-10 network); the losses' log/log1p are libm's in double, once a row or once an
+ * element of a loss that is not fused with its activation, which keeps float results within
+ * rounding of the reference.
  */
 
 #define LFN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
@@ -64,12 +66,12 @@ int LFN(fnn_loss_delta)(ptrdiff_t m, ptrdiff_t n, const T *Z, const T *Y, int lo
             double sum = 0.0;
             for (j = 1; j < n; ++j)
                 zmax = z[j] > zmax ? z[j] : zmax;
-            for (j = 0; j < n; ++j) {
-                d[j] = (T)exp((double)(z[j] - zmax));
-                sum += d[j];
-            }
             for (j = 0; j < n; ++j)
-                d[j] = (T)(d[j] / sum);
+                d[j] = LFN(fnn_expneg)(z[j] - zmax);
+            for (j = 0; j < n; ++j)
+                sum += d[j];
+            for (j = 0; j < n; ++j) /* one division a row, as the epilogue's softmax */
+                d[j] *= (T)(1.0 / sum);
             if (fused) { /* cross-entropy from the logits: logsumexp(z) sum(y) - <y, z> */
                 double ysum = 0.0, yz = 0.0;
                 for (j = 0; j < n; ++j) {
