@@ -68,8 +68,11 @@ class BuildExt(build_ext):
         msvc = self.compiler.compiler_type == "msvc"
         # -std=c99 turns off the contraction of a * b + c into a fused multiply-add, which
         # the baseline of AArch64 (and the SIMD units' targets) has: -ffp-contract=fast turns
-        # it back on
-        cflags = ["/O2"] if msvc else ["-O3", "-std=c99", "-ffp-contract=fast", "-fno-math-errno"]
+        # it back on. -fno-trapping-math lets gcc compute both sides of an activation's
+        # selects (tanh's clamp and division, sigmoid's branches) so that their loops vectorise
+        # without masked instructions (SSE2, AVX2, NEON); fastnn never enables FP traps
+        cflags = ["/O2"] if msvc else ["-O3", "-std=c99", "-ffp-contract=fast", "-fno-math-errno",
+                                       "-fno-trapping-math"]
         lflags = []
         use_openmp = os.environ.get("FASTNN_USE_OPENMP", "1") != "0"
         flags = openmp_flags(self.compiler) if use_openmp else None

@@ -42,7 +42,8 @@
 #define V_STM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
 #define UK_MR 6
 #define UK_NV 2
-#define SM_NV 4
+#define SM_NV 2
+#define SM_NV1 4
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"
@@ -61,6 +62,7 @@
 #undef UK_MR
 #undef UK_NV
 #undef SM_NV
+#undef SM_NV1
 #undef SM_R
 #undef NW_R2
 #undef FNN_T
@@ -86,7 +88,8 @@
 #define V_STM(p, m, v) _mm256_maskstore_pd((p), (m), (v))
 #define UK_MR 6
 #define UK_NV 2
-#define SM_NV 4
+#define SM_NV 2
+#define SM_NV1 4
 #define SM_R 4
 #define NW_R2 4
 #include "ukernel_simd.template.c"

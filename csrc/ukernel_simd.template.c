@@ -11,9 +11,12 @@
  *                           UK_MR*UK_NV accumulators, UK_NV vectors of B and a broadcast must fit
  *                           in the vector registers
  *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4);
- *                           a block is whole cache lines (64 bytes at least): the kernel walks
- *                           B down one block of columns at a time, so a narrower block has each
- *                           line of B fetched again by the next block, and fewer lines in flight
+ *                           its SM_R*SM_NV accumulators must fit in the registers beside SM_NV
+ *                           vectors of B (spilling them halves the speed)
+ *   SM_NV1                  (optional, default SM_NV) vectors per block in passes of one or two
+ *                           rows, whole cache lines (64 bytes at least): the kernel walks B down
+ *                           one block of columns at a time, so a narrower block has each line of
+ *                           B fetched again by the next block, and fewer lines in flight
  *   NW_R2                   narrow kernel: rows per pass with two vectors per row (<= 8)
  * and it instantiates pack.template.c for the tile (PK_MR x PK_NR = UK_MR x UK_NR);
  * and, where the ISA has them, masked loads and stores:
@@ -33,7 +36,12 @@
 #define FN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))
 #define T FNN_T
 #define UK_NR (UK_NV * VL)
-#define UK_MAXV (SM_NV > UK_NV ? SM_NV : UK_NV) /* the widest block of fnn_rows_blk */
+#ifndef SM_NV1
+#define SM_NV1 SM_NV
+#define UK_OWN_SM_NV1 /* defined here: undefined at the end */
+#endif
+#define UK_MAX2(a, b) ((a) > (b) ? (a) : (b))
+#define UK_MAXV UK_MAX2(UK_MAX2(SM_NV, SM_NV1), UK_NV) /* the widest block of fnn_rows_blk */
 /* the driver passes edge tiles through a scratch tile of FNN_MAX_TILE elements */
 typedef char FN(fnn_tile_fits)[UK_MR * UK_NR <= FNN_MAX_TILE ? 1 : -1];
 
@@ -234,6 +242,9 @@ FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t
 {
     ptrdiff_t j = 0;
     const VM all = V_MASK(VL);
+    if (R <= 2)
+        for (; j + SM_NV1 * VL <= n; j += SM_NV1 * VL)
+            FN(fnn_rows_blk)(R, SM_NV1, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
     for (; j + SM_NV * VL <= n; j += SM_NV * VL)
         FN(fnn_rows_blk)(R, SM_NV, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
     for (; j + VL <= n; j += VL)
@@ -345,3 +356,8 @@ static void FN(fnn_narrow)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, pt
 #undef PK_NR
 #undef UK_NR
 #undef UK_MAXV
+#undef UK_MAX2
+#ifdef UK_OWN_SM_NV1
+#undef SM_NV1
+#undef UK_OWN_SM_NV1
+#endif
