@@ -8,10 +8,10 @@
  * written for clarity: one row at a time, the activation written into D first and transformed
  * into the delta in place.  Arithmetic inside a row is in the element type; the risk is summed
  * in double.  The softmax's exponentials are the GEMM epilogue's (fnn_expneg, within a few ulp,
- * inlined and vectorised: libm's exp in double cost 10 ns an element, 2% of a training step of a
- * 784-256-256-10 network); the losses' log/log1p are libm's in double, once a row or once an
- * element of a loss that is not fused with its activation, which keeps float results within
- * rounding of the reference.
+ * inlined and vectorised: a libm exp per element, in double, cost more than the rest of the
+ * pass); the losses' log/log1p are libm's in double, once a row or once an element of a loss
+ * that is not fused with its activation, which keeps float results within rounding of the
+ * reference.
  */
 
 #define LFN(name) FNN_CAT(name, FNN_CAT(_, FNN_SUF))

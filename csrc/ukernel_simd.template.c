@@ -11,8 +11,9 @@
  *                           UK_MR*UK_NV accumulators, UK_NV vectors of B and a broadcast must fit
  *                           in the vector registers
  *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4);
- *                           its SM_R*SM_NV accumulators must fit in the registers beside SM_NV
- *                           vectors of B (spilling them halves the speed)
+ *                           where its SM_R*SM_NV accumulators and SM_NV vectors of B do not fit
+ *                           in the registers, whether the spills cost more than the wider block
+ *                           gains depends on the unit (each unit's values were measured)
  *   SM_NV1                  (optional, default SM_NV) vectors per block in passes of one or two
  *                           rows, whole cache lines (64 bytes at least): the kernel walks B down
  *                           one block of columns at a time, so a narrower block has each line of
