@@ -503,6 +503,95 @@ def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, in
     return out
 
 
+cdef class Predictor:
+    """A network's whole-network inference, set up once for its current weights: the layers'
+    pointer tables are built here, not at every call, so that predicting one row costs little
+    more than the kernel. ``matches`` says whether the network still holds the same arrays and
+    activations; calling it on ``X`` returns the output, or None when ``X`` is not already in
+    kernel form (an exact ``ndarray`` of the network's dtype, 2-D, ``n_inputs`` wide, at least
+    one row, C-contiguous, aligned, finite): the caller then validates ``X`` fully, with its
+    errors. Thread-safe: the scratch buffers are allocated per call (a small ``malloc``)."""
+    cdef _Net net
+    cdef list arrays, names
+    cdef Py_ssize_t widest
+
+    def __cinit__(self, list weights, list biases, list codes, list names):
+        self.net = _Net(weights, biases, codes, False)
+        self.arrays = list(weights) + list(biases)
+        self.names = list(names)
+        self.widest = 0
+        cdef Py_ssize_t l
+        for l in range(1, self.net.L):
+            self.widest = max(self.widest, self.net.sizes[l])
+
+    def matches(self, list weights, list biases, list names):
+        cdef Py_ssize_t l, L = self.net.L
+        if len(weights) != L or len(biases) != L or names != self.names:
+            return False
+        for l in range(L):
+            if weights[l] is not self.arrays[l] or biases[l] is not self.arrays[L + l]:
+                return False
+        return True
+
+    def __call__(self, X, int n_threads=0):
+        cdef int t = self.net.typenum
+        cdef Py_ssize_t L = self.net.L
+        if not cnp.PyArray_CheckExact(X):
+            return None
+        cdef cnp.ndarray x = <cnp.ndarray>X
+        if (cnp.PyArray_TYPE(x) != t or cnp.PyArray_NDIM(x) != 2 or x.shape[0] < 1
+                or x.shape[1] != self.net.sizes[0]
+                or not cnp.PyArray_ISCARRAY_RO(x)):
+            return None
+        cdef Py_ssize_t m = x.shape[0], i, size = m * x.shape[1]
+        cdef bint finite = True
+        cdef void *px = cnp.PyArray_DATA(x)
+        with nogil:
+            if t == cnp.NPY_FLOAT32:
+                for i in range(size):
+                    finite &= (<float *>px)[i] - (<float *>px)[i] == 0
+            else:
+                for i in range(size):
+                    finite &= (<double *>px)[i] - (<double *>px)[i] == 0
+        if not finite:
+            return None
+        cdef cnp.npy_intp dims[2]
+        dims[0] = m
+        dims[1] = self.net.sizes[L]
+        cdef cnp.ndarray o = cnp.PyArray_EMPTY(2, dims, t, 0)
+        cdef size_t bytes = m * self.widest * cnp.PyArray_ITEMSIZE(x)
+        cdef void *p0 = NULL
+        cdef void *p1 = NULL
+        if L > 1:
+            p0 = PyMem_Malloc(bytes)
+            p1 = PyMem_Malloc(bytes)
+            if not p0 or not p1:
+                PyMem_Free(p0)
+                PyMem_Free(p1)
+                raise MemoryError()
+        cdef void *po = cnp.PyArray_DATA(o)
+        cdef int status
+        with nogil:
+            fnn_call_begin()
+            if t == cnp.NPY_FLOAT32:
+                status = fnn_predict_f32(L, self.net.sizes, self.net.acts,
+                                         <const float **>self.net.W, <const float **>self.net.b,
+                                         m, <float *>px, <float *>po, <float *>p0, <float *>p1,
+                                         _threads(n_threads))
+            else:
+                status = fnn_predict_f64(L, self.net.sizes, self.net.acts,
+                                         <const double **>self.net.W,
+                                         <const double **>self.net.b, m, <double *>px,
+                                         <double *>po, <double *>p0, <double *>p1,
+                                         _threads(n_threads))
+            fnn_call_end()
+        PyMem_Free(p0)
+        PyMem_Free(p1)
+        if status != FNN_OK:
+            _raise(status, "predict")
+        return o
+
+
 # -- the bare product (benchmarks and tests) -----------------------------------------------------
 
 def gemm(A, B, out, int n_threads=0):

@@ -113,6 +113,9 @@ class Network:
 
     def forward(self, X):
         """The output activations for the rows of ``X``, shape ``(n, n_outputs)``."""
+        out = self.backend.predict_ready(self, X)  # X already in kernel form: no conversion
+        if out is not None:
+            return out
         X = self._check_X(X)
         return self.backend.predict(self.weights, self.biases, self.activations, X)
 

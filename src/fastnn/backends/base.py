@@ -153,6 +153,12 @@ class Backend:
 
     # -- whole networks ------------------------------------------------------------------------
 
+    def predict_ready(self, net, X):
+        """``net``'s output for ``X`` by a fast path that skips the validation, or None: this
+        backend has none, or ``X`` is not already in kernel form (the caller then validates
+        it, with its errors, and calls ``predict``)."""
+        return None
+
     def predict(self, weights, biases, activations, X):
         """Forward through every layer: the output activations for the rows of ``X``."""
         A = X

@@ -7,6 +7,7 @@ as the most threads it may use (see ``fastnn._config`` and ``csrc/threads.c``).
 """
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -57,6 +58,21 @@ class CythonBackend(Backend):
     def update(self, param, grad, m, v, args):
         _ckernels.update(args, param, grad, m, v)
 
+    def predict_ready(self, net, X):
+        # the predictor (the layers' pointer tables) is kept per network, beside it rather than
+        # in it, so that a network pickles and copies as before; it is rebuilt when the network
+        # holds other arrays or activations than it was built for
+        p = _predictors.get(net)
+        if p is None or not p.matches(net.weights, net.biases, net.activations):
+            try:
+                p = _ckernels.Predictor(net.weights, net.biases,
+                                        [ACTIVATIONS[a].code for a in net.activations],
+                                        net.activations)
+            except (TypeError, ValueError):
+                return None  # parameters not in kernel form: the full path says why
+            _predictors[net] = p
+        return p(X, get_num_threads())
+
     def predict(self, weights, biases, activations, X):
         m = X.shape[0]
         out = np.empty((m, weights[-1].shape[1]), dtype=X.dtype)
@@ -83,6 +99,7 @@ class CythonBackend(Backend):
 
 
 _local = threading.local()
+_predictors = weakref.WeakKeyDictionary()  # Network -> _ckernels.Predictor
 
 
 def _scratch(dtype, size):
