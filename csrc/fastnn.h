@@ -113,8 +113,8 @@ const char *fnn_isa_name(int isa);          /* "avx512", "neon", ... (NULL if un
 /* A BLAS for the products of the portable context (a CPU without a tuned kernel): the Fortran
    sgemm and dgemm (column-major, 32-bit integers), which every product but the tiny ones and
    those of at most 4 rows then calls instead of the portable kernels, fastnn's epilogue applied
-   after; NULL, the default, for none.  The BLAS threads itself (its own setting, not n_threads).  The Python layer passes
-   SciPy's (scipy.linalg.cython_blas). */
+   after; NULL, the default, for none.  The BLAS threads itself (its own setting, not
+   n_threads).  The Python layer passes SciPy's (scipy.linalg.cython_blas). */
 typedef void (*fnn_blasfn_f32)(const char *transa, const char *transb, const int *m, const int *n,
                                const int *k, const float *alpha, const float *a, const int *lda,
                                const float *b, const int *ldb, const float *beta, float *c,

@@ -13,7 +13,7 @@
  *   SM_NV, SM_R             small-m kernel: vectors per column block, rows per pass (<= 4);
  *                           where its SM_R*SM_NV accumulators and SM_NV vectors of B do not fit
  *                           in the registers, whether the spills cost more than the wider block
- *                           gains depends on the unit (each unit's values were measured)
+ *                           gains depends on the unit, so each unit's values are chosen by timing
  *   SM_NV1                  (optional, default SM_NV) vectors per block in passes of one or two
  *                           rows, whole cache lines (64 bytes at least): the kernel walks B down
  *                           one block of columns at a time, so a narrower block has each line of
@@ -162,6 +162,24 @@ static void FN(fnn_ukr)(ptrdiff_t k, const T *restrict a, ptrdiff_t rsa, ptrdiff
    keeps KS sets that take turns along k (KS = 2 or 4), summed in a fixed order at the end, so
    that one sample's layer (m = 1) runs at the FMA rate rather than the FMA latency. */
 #define FNN_KSETS(R, NV) ((R) * (NV) >= 8 ? 1 : (R) * (NV) >= 4 ? 2 : 4)
+/* one k step of fnn_rows_blk into the accumulator set acc: row p of B against column p of A */
+static FNN_INLINE void
+FN(fnn_rows_step)(const int R, const int NV, const int masked, ptrdiff_t p, const T *restrict A,
+                  ptrdiff_t rsa, ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb, VM mlast,
+                  VT acc[8][UK_MAXV])
+{
+    const T *restrict bp = B + p * rsb;
+    VT bv[UK_MAXV];
+    int r, v;
+    for (v = 0; v < NV; ++v)
+        bv[v] = masked && v == NV - 1 ? V_LDM(bp + v * VL, mlast) : V_LD(bp + v * VL);
+    for (r = 0; r < R; ++r) {
+        const VT av = V_BC(A[r * rsa + p * csa]);
+        for (v = 0; v < NV; ++v)
+            acc[r][v] = V_FMA(av, bv[v], acc[r][v]);
+    }
+}
+
 static FNN_INLINE void
 FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t k, const T *restrict A,
                  ptrdiff_t rsa, ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb,
@@ -176,28 +194,10 @@ FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t k, const
             for (v = 0; v < NV; ++v)
                 acc[s][r][v] = V_ZERO();
     for (p = 0; p + KS <= k; p += KS)
-        for (s = 0; s < KS; ++s) {
-            const T *restrict bp = B + (p + s) * rsb;
-            VT bv[UK_MAXV];
-            for (v = 0; v < NV; ++v)
-                bv[v] = masked && v == NV - 1 ? V_LDM(bp + v * VL, mlast) : V_LD(bp + v * VL);
-            for (r = 0; r < R; ++r) {
-                const VT av = V_BC(A[r * rsa + (p + s) * csa]);
-                for (v = 0; v < NV; ++v)
-                    acc[s][r][v] = V_FMA(av, bv[v], acc[s][r][v]);
-            }
-        }
-    for (; p < k; ++p) {
-        const T *restrict bp = B + p * rsb;
-        VT bv[UK_MAXV];
-        for (v = 0; v < NV; ++v)
-            bv[v] = masked && v == NV - 1 ? V_LDM(bp + v * VL, mlast) : V_LD(bp + v * VL);
-        for (r = 0; r < R; ++r) {
-            const VT av = V_BC(A[r * rsa + p * csa]);
-            for (v = 0; v < NV; ++v)
-                acc[0][r][v] = V_FMA(av, bv[v], acc[0][r][v]);
-        }
-    }
+        for (s = 0; s < KS; ++s)
+            FN(fnn_rows_step)(R, NV, masked, p + s, A, rsa, csa, B, rsb, mlast, acc[s]);
+    for (; p < k; ++p)
+        FN(fnn_rows_step)(R, NV, masked, p, A, rsa, csa, B, rsb, mlast, acc[0]);
     for (s = 1; s < KS; ++s)
         for (r = 0; r < R; ++r)
             for (v = 0; v < NV; ++v)

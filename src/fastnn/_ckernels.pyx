@@ -300,6 +300,7 @@ cdef class _Net:
     cdef void **W
     cdef void **b
     cdef int typenum
+    cdef Py_ssize_t widest  # the widest hidden layer (0: none), what inference scratch holds
     cdef list keep  # the arrays whose data the pointers point to
 
     def __cinit__(self, list weights, list biases, list acts, bint writeable):
@@ -327,6 +328,9 @@ cdef class _Net:
             self.W[l] = cnp.PyArray_DATA(w)
             self.b[l] = cnp.PyArray_DATA(bb)
             self.keep += [w, bb]
+        self.widest = 0
+        for l in range(1, self.L):
+            self.widest = max(self.widest, self.sizes[l])
 
     def __dealloc__(self):
         PyMem_Free(self.sizes)
@@ -458,17 +462,32 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
     return mean_loss, -1, False, o.t
 
 
+cdef int _net_predict(_Net net, Py_ssize_t m, void *px, void *po, void *p0, void *p1,
+                     int n_threads) noexcept nogil:
+    """fnn_predict of the net's type, counted as a running call (the CPU budget)."""
+    cdef int status
+    fnn_call_begin()
+    if net.typenum == cnp.NPY_FLOAT32:
+        status = fnn_predict_f32(net.L, net.sizes, net.acts, <const float **>net.W,
+                                 <const float **>net.b, m, <float *>px, <float *>po,
+                                 <float *>p0, <float *>p1, _threads(n_threads))
+    else:
+        status = fnn_predict_f64(net.L, net.sizes, net.acts, <const double **>net.W,
+                                 <const double **>net.b, m, <double *>px, <double *>po,
+                                 <double *>p0, <double *>p1, _threads(n_threads))
+    fnn_call_end()
+    return status
+
+
 def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, int n_threads=0):
     """``out`` = the network's output for ``X``; ``scratch0``/``scratch1`` are 1-D buffers of at
     least ``m * max(hidden sizes)`` elements (None for a network without hidden layers)."""
     cdef _Net net = _Net(weights, biases, acts, False)
     cdef int t = net.typenum
-    cdef Py_ssize_t L = net.L, l, widest = 0
+    cdef Py_ssize_t L = net.L, widest = net.widest
     cdef cnp.ndarray x = _arr(X, t, 2, -1, net.sizes[0], False, "X")
     cdef Py_ssize_t m = x.shape[0]
     cdef cnp.ndarray o = _arr(out, t, 2, m, net.sizes[L], True, "out")
-    for l in range(1, L):
-        widest = max(widest, net.sizes[l])
     cdef void *p0 = NULL
     cdef void *p1 = NULL
     cdef cnp.ndarray s0, s1
@@ -488,16 +507,7 @@ def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, in
     cdef void *po = cnp.PyArray_DATA(o)
     cdef int status
     with nogil:
-        fnn_call_begin()
-        if t == cnp.NPY_FLOAT32:
-            status = fnn_predict_f32(L, net.sizes, net.acts, <const float **>net.W,
-                                     <const float **>net.b, m, <float *>px, <float *>po,
-                                     <float *>p0, <float *>p1, _threads(n_threads))
-        else:
-            status = fnn_predict_f64(L, net.sizes, net.acts, <const double **>net.W,
-                                     <const double **>net.b, m, <double *>px, <double *>po,
-                                     <double *>p0, <double *>p1, _threads(n_threads))
-        fnn_call_end()
+        status = _net_predict(net, m, px, po, p0, p1, n_threads)
     if status != FNN_OK:
         _raise(status, "predict")
     return out
@@ -513,16 +523,11 @@ cdef class Predictor:
     errors. Thread-safe: the scratch buffers are allocated per call (a small ``malloc``)."""
     cdef _Net net
     cdef list arrays, names
-    cdef Py_ssize_t widest
 
     def __cinit__(self, list weights, list biases, list codes, list names):
         self.net = _Net(weights, biases, codes, False)
         self.arrays = list(weights) + list(biases)
         self.names = list(names)
-        self.widest = 0
-        cdef Py_ssize_t l
-        for l in range(1, self.net.L):
-            self.widest = max(self.widest, self.net.sizes[l])
 
     def matches(self, list weights, list biases, list names):
         cdef Py_ssize_t l, L = self.net.L
@@ -559,7 +564,7 @@ cdef class Predictor:
         dims[0] = m
         dims[1] = self.net.sizes[L]
         cdef cnp.ndarray o = cnp.PyArray_EMPTY(2, dims, t, 0)
-        cdef size_t bytes = m * self.widest * cnp.PyArray_ITEMSIZE(x)
+        cdef size_t bytes = m * self.net.widest * cnp.PyArray_ITEMSIZE(x)
         cdef void *p0 = NULL
         cdef void *p1 = NULL
         if L > 1:
@@ -572,19 +577,7 @@ cdef class Predictor:
         cdef void *po = cnp.PyArray_DATA(o)
         cdef int status
         with nogil:
-            fnn_call_begin()
-            if t == cnp.NPY_FLOAT32:
-                status = fnn_predict_f32(L, self.net.sizes, self.net.acts,
-                                         <const float **>self.net.W, <const float **>self.net.b,
-                                         m, <float *>px, <float *>po, <float *>p0, <float *>p1,
-                                         _threads(n_threads))
-            else:
-                status = fnn_predict_f64(L, self.net.sizes, self.net.acts,
-                                         <const double **>self.net.W,
-                                         <const double **>self.net.b, m, <double *>px,
-                                         <double *>po, <double *>p0, <double *>p1,
-                                         _threads(n_threads))
-            fnn_call_end()
+            status = _net_predict(self.net, m, px, po, p0, p1, n_threads)
         PyMem_Free(p0)
         PyMem_Free(p1)
         if status != FNN_OK:
