@@ -140,3 +140,155 @@ def test_threads_share_a_network():
     for t in threads:
         t.join()
     assert not errors
+
+
+# -- fastnn.kernels.dense_forward ------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (1, 784, 256), (3, 13, 7), (37, 64, 129)])
+@pytest.mark.parametrize("activation", ["relu", "gelu", "softmax"])
+def test_dense_forwards_fast_path_gives_the_full_paths_result(dtype, m, k, n, activation):
+    from fastnn import kernels
+
+    rng = np.random.default_rng(m * k + n)
+    X, W, b = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (k, n), (n,)))
+    backend = fastnn.backends.get_backend("cython")
+    got = backend.dense_forward_ready(X, W, b, activation)
+    assert got is not None and got.dtype == dtype
+    want = backend.dense_forward(X, W, b, activation)  # the full path's call
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(kernels.dense_forward(X, W, b, activation), want)
+    out = np.full((m, n), np.nan, dtype)
+    assert kernels.dense_forward(X, W, b, activation, out=out) is out
+    np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("case", ["float64 X", "fortran W", "b 2-D", "b short", "X narrow",
+                                  "list X", "unknown activation", "out read-only",
+                                  "out is X", "out fortran", "out float64"])
+def test_dense_forward_leaves_anything_else_to_the_full_path(case):
+    from fastnn import kernels
+
+    rng = np.random.default_rng(0)
+    X, W, b = (rng.standard_normal(s).astype(np.float32) for s in ((4, 4), (4, 4), (4,)))
+    act, out = "relu", None
+    if case == "float64 X":
+        X = X.astype(np.float64)
+    elif case == "fortran W":
+        W = np.asfortranarray(W)
+    elif case == "b 2-D":
+        b = b[None, :]
+    elif case == "b short":
+        b = b[:3]
+    elif case == "X narrow":
+        X = X[:, :3].copy()
+    elif case == "list X":
+        X = X.tolist()
+    elif case == "unknown activation":
+        act = "swish"
+    elif case == "out read-only":
+        out = np.empty((4, 4), np.float32)
+        out.flags.writeable = False
+    elif case == "out is X":
+        out = X
+    elif case == "out fortran":
+        out = np.asfortranarray(np.empty((4, 4), np.float32))
+    elif case == "out float64":
+        out = np.empty((4, 4))
+    backend = fastnn.backends.get_backend("cython")
+    assert backend.dense_forward_ready(X, W, b, act, out) is None
+    try:
+        want = kernels.dense_forward(X, W, b, act, backend="numpy")
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            kernels.dense_forward(X, W, b, act, out=out, backend="cython")
+    else:
+        if out is not None:  # a caller's output not exactly what is written is refused
+            with pytest.raises(ValueError):
+                kernels.dense_forward(X, W, b, act, out=out, backend="cython")
+        else:
+            np.testing.assert_allclose(kernels.dense_forward(X, W, b, act, backend="cython"),
+                                       want, rtol=1e-5, atol=1e-6)
+
+
+# -- the estimators --------------------------------------------------------------------------------
+
+def _fitted(cls, dtype, y, **kwargs):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 5)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter reached
+        return cls(hidden_layer_sizes=(8,), max_iter=3, random_state=0, backend="cython",
+                   **kwargs).fit(X, y(rng)), X
+
+
+TARGETS = {
+    "binary": lambda rng: rng.choice(["no", "yes"], 60),
+    "multiclass": lambda rng: rng.integers(0, 4, 60) * 10,
+    "multilabel": lambda rng: rng.integers(0, 2, (60, 3)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_the_classifiers_fast_path_gives_the_full_paths_result(dtype, target):
+    from sklearn.preprocessing import LabelBinarizer  # noqa: F401 (the full path's decision)
+
+    from fastnn.sklearn import MLPClassifier
+
+    est, X = _fitted(MLPClassifier, dtype, TARGETS[target])
+    net = est.network_
+    for rows in (X[:1].copy(), X[:7].copy(), X):
+        assert net.backend.predict_ready(net, rows) is not None
+        as_list = rows.tolist()  # the full path: validated and converted
+        np.testing.assert_array_equal(est.predict_proba(rows), est.predict_proba(as_list))
+        labels = est.predict(rows)
+        np.testing.assert_array_equal(labels, est.predict(as_list))
+        full = est._label_binarizer.inverse_transform(est._decide(est._predict_raw(as_list)))
+        np.testing.assert_array_equal(labels, full)
+        assert labels.dtype == full.dtype
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_the_regressors_fast_path_gives_the_full_paths_result(dtype):
+    from fastnn.sklearn import MLPRegressor
+
+    est, X = _fitted(MLPRegressor, dtype, lambda rng: rng.standard_normal(60))
+    row = X[:1].copy()
+    assert est.predict(row).shape == (1,)
+    np.testing.assert_array_equal(est.predict(row), est.predict(row.tolist()))
+
+
+def test_the_estimators_errors_and_warnings_are_kept():
+    from sklearn.exceptions import NotFittedError
+
+    from fastnn.sklearn import MLPClassifier
+
+    with pytest.raises(NotFittedError):
+        MLPClassifier().predict_proba(np.ones((1, 5)))
+    est, X = _fitted(MLPClassifier, np.float64, TARGETS["multiclass"])
+    bad = X[:2].copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict_proba(bad)
+    with pytest.raises(ValueError, match="features"):
+        est.predict_proba(X[:2, :4].copy())
+    est.n_threads = "two"
+    with pytest.raises(TypeError, match="n_threads"):
+        est.predict_proba(X[:1].copy())
+    est.n_threads = 1
+    np.testing.assert_array_equal(est.predict_proba(X[:3].copy()),
+                                  est.predict_proba(X[:3].tolist()))
+
+
+def test_an_estimator_fitted_on_named_features_keeps_scikit_learns_warning():
+    pd = pytest.importorskip("pandas")
+    from fastnn.sklearn import MLPClassifier
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.standard_normal((40, 3)), columns=["a", "b", "c"])
+    est = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(frame, rng.integers(0, 2, 40))
+    with pytest.warns(UserWarning, match="feature names"):
+        est.predict_proba(frame.to_numpy()[:1].copy())

@@ -93,11 +93,15 @@ cdef cnp.ndarray _arr(object a, int typenum, int ndim, Py_ssize_t d0, Py_ssize_t
     return arr
 
 
-cdef int _no_overlap(cnp.ndarray out, cnp.ndarray a, str name) except -1:
-    """An output must not share memory with an input (the C kernels assume restrict)."""
+cdef inline bint _overlaps(cnp.ndarray out, cnp.ndarray a) noexcept:
     cdef char *o = <char *>cnp.PyArray_DATA(out)
     cdef char *p = <char *>cnp.PyArray_DATA(a)
-    if o < p + cnp.PyArray_NBYTES(a) and p < o + cnp.PyArray_NBYTES(out):
+    return o < p + cnp.PyArray_NBYTES(a) and p < o + cnp.PyArray_NBYTES(out)
+
+
+cdef int _no_overlap(cnp.ndarray out, cnp.ndarray a, str name) except -1:
+    """An output must not share memory with an input (the C kernels assume restrict)."""
+    if _overlaps(out, a):
         raise ValueError(f"{name} must not overlap the inputs")
     return 0
 
@@ -152,6 +156,62 @@ def dense_forward(X, W, b, int act, out, int n_threads=0, Z=None):
     if status != FNN_OK:
         _raise(status, "dense_forward")
     return out
+
+
+cdef inline bint _ready(object a, int t, int ndim, Py_ssize_t d0, Py_ssize_t d1, bint writeable):
+    """Whether ``a`` is already in kernel form: an exact ndarray of type ``t``, ``ndim``-D,
+    C-contiguous, aligned (and writeable), with d0 (and d1) elements along its axes (< 0: any)."""
+    if not cnp.PyArray_CheckExact(a):
+        return False
+    cdef cnp.ndarray x = <cnp.ndarray>a
+    return (cnp.PyArray_TYPE(x) == t and cnp.PyArray_NDIM(x) == ndim
+            and (d0 < 0 or x.shape[0] == d0) and (ndim == 1 or d1 < 0 or x.shape[1] == d1)
+            and cnp.PyArray_ISCARRAY_RO(x) and (not writeable or cnp.PyArray_ISWRITEABLE(x)))
+
+
+def dense_forward_ready(X, W, b, int act, out, int n_threads):
+    """``dense_forward`` for arguments already in kernel form (``_ready``; ``out`` may be None,
+    a new array is then returned), or None for anything else: the caller then converts and
+    checks them, with its errors. The C code still checks the activation code and the rest."""
+    if not cnp.PyArray_CheckExact(W):
+        return None
+    cdef cnp.ndarray w = <cnp.ndarray>W
+    cdef int t = cnp.PyArray_TYPE(w)
+    if (t != cnp.NPY_FLOAT32 and t != cnp.NPY_FLOAT64) or not _ready(w, t, 2, -1, -1, False):
+        return None
+    cdef Py_ssize_t k = w.shape[0], n = w.shape[1]
+    if not _ready(X, t, 2, -1, k, False) or not _ready(b, t, 1, n, -1, False):
+        return None
+    cdef Py_ssize_t m = (<cnp.ndarray>X).shape[0]
+    cdef cnp.npy_intp dims[2]
+    cdef cnp.ndarray o
+    if out is None:
+        dims[0] = m
+        dims[1] = n
+        o = cnp.PyArray_EMPTY(2, dims, t, 0)
+    elif _ready(out, t, 2, m, n, True):
+        o = <cnp.ndarray>out
+        if (_overlaps(o, <cnp.ndarray>X) or _overlaps(o, w) or _overlaps(o, <cnp.ndarray>b)):
+            return None
+    else:
+        return None
+    cdef int status
+    cdef void *px = cnp.PyArray_DATA(<cnp.ndarray>X)
+    cdef void *pw = cnp.PyArray_DATA(w)
+    cdef void *pb = cnp.PyArray_DATA(<cnp.ndarray>b)
+    cdef void *po = cnp.PyArray_DATA(o)
+    with nogil:
+        fnn_call_begin()
+        if t == cnp.NPY_FLOAT32:
+            status = fnn_dense_forward_f32(m, k, n, <float *>px, <float *>pw, <float *>pb, act,
+                                           <float *>po, NULL, _threads(n_threads))
+        else:
+            status = fnn_dense_forward_f64(m, k, n, <double *>px, <double *>pw, <double *>pb, act,
+                                           <double *>po, NULL, _threads(n_threads))
+        fnn_call_end()
+    if status != FNN_OK:
+        _raise(status, "dense_forward")
+    return o
 
 
 def dense_backward(A_prev, W, D, int act_prev, dW, db, D_prev, int n_threads=0, Z_prev=None):
@@ -541,13 +601,9 @@ cdef class Predictor:
     def __call__(self, X, int n_threads=0):
         cdef int t = self.net.typenum
         cdef Py_ssize_t L = self.net.L
-        if not cnp.PyArray_CheckExact(X):
+        if not _ready(X, t, 2, -1, self.net.sizes[0], False) or (<cnp.ndarray>X).shape[0] < 1:
             return None
         cdef cnp.ndarray x = <cnp.ndarray>X
-        if (cnp.PyArray_TYPE(x) != t or cnp.PyArray_NDIM(x) != 2 or x.shape[0] < 1
-                or x.shape[1] != self.net.sizes[0]
-                or not cnp.PyArray_ISCARRAY_RO(x)):
-            return None
         cdef Py_ssize_t m = x.shape[0], i, size = m * x.shape[1]
         cdef bint finite = True
         cdef void *px = cnp.PyArray_DATA(x)

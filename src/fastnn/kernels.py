@@ -5,8 +5,11 @@ Design
 These are the operations of the kernel contract (DESIGN.md), callable on any backend. Each
 function converts its arguments once (any layout and real dtype in, C-contiguous float32 or
 float64 out; the dtype is the weights' when they are floating point, float64 otherwise), checks
-shapes, and calls ``backend.<op>``. Kernels do not scan their inputs for NaN: that is the job of
-``Network`` and the estimators, at the user's boundary; here NaN propagates as IEEE says.
+shapes, and calls ``backend.<op>``; ``dense_forward`` first offers its arguments to the
+backend's fast path, which takes them as they are when they are already in kernel form (for one
+row, those checks would cost more than the layer). Kernels do not scan their inputs for NaN:
+that is the job of ``Network`` and the estimators, at the user's boundary; here NaN propagates
+as IEEE says.
 """
 
 import numpy as np
@@ -71,6 +74,9 @@ def dense_forward(X, W, b, activation="relu", out=None, backend="auto"):
     ndarray of shape (m, n), the dtype of ``W`` (float64 for non-float ``W``).
     """
     backend = get_backend(backend)
+    ready = backend.dense_forward_ready(X, W, b, activation, out)
+    if ready is not None:  # already in kernel form: no conversion (one row costs little more)
+        return ready
     act = get_activation(activation)
     dtype = _dtype_of(W)
     W = _as(W, "W", dtype, 2)

@@ -323,6 +323,15 @@ class _BaseMLP(BaseEstimator):
         return tags
 
     def _predict_raw(self, X):
+        net = getattr(self, "network_", None)
+        if net is not None and type(X) is np.ndarray and not hasattr(self, "feature_names_in_"):
+            # a row already in the network's form (dtype, width, layout, finite) skips
+            # scikit-learn's validation, which costs far more than a small network's forward
+            # pass; anything else, and an estimator fitted on named features (whose check
+            # warns about an array), takes the full path below
+            P = net.backend.predict_ready(net, X, self.n_threads)
+            if P is not None:
+                return P
         check_is_fitted(self, "network_")
         X = validate_data(self, X, dtype=(np.float64, np.float32), reset=False)
         X = X.astype(self.network_.dtype, copy=False)
@@ -396,7 +405,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """Class labels for the rows of ``X``."""
         P = self._predict_raw(X)
-        return self._label_binarizer.inverse_transform(self._decide(P))
+        if self._label_binarizer.y_type_.startswith("multilabel"):
+            return self._label_binarizer.inverse_transform(self._decide(P))
+        # LabelBinarizer.inverse_transform's choice (threshold 0.5, else the largest
+        # probability) without building the indicator matrix
+        index = (P[:, 0] > 0.5).astype(np.intp) if P.shape[1] == 1 else np.argmax(P, axis=1)
+        return self.classes_[index]
 
     def predict_proba(self, X):
         """Class probabilities, columns in the order of ``classes_``."""

@@ -108,6 +108,13 @@ class Backend:
             Z[...] = Zout
         return get_activation(activation).forward(Zout, out=Zout)
 
+    def dense_forward_ready(self, X, W, b, activation, out=None):
+        """``dense_forward`` by a fast path for arguments already in kernel form (one float
+        dtype, C-contiguous, aligned, shapes that agree; ``out`` None or exactly what is
+        written), or None: this backend has none, or the arguments need converting or
+        checking (the caller then does, with its errors)."""
+        return None
+
     def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None,
                        Z_prev=None):
         """``dW = A_prev.T @ D``, ``db = colsum(D)``, ``D_prev = (D @ W.T) * act'(A_prev)``.
@@ -153,10 +160,11 @@ class Backend:
 
     # -- whole networks ------------------------------------------------------------------------
 
-    def predict_ready(self, net, X):
+    def predict_ready(self, net, X, n_threads=None):
         """``net``'s output for ``X`` by a fast path that skips the validation, or None: this
         backend has none, or ``X`` is not already in kernel form (the caller then validates
-        it, with its errors, and calls ``predict``)."""
+        it, with its errors, and calls ``predict``). ``n_threads``: an explicit setting (None:
+        ``fastnn.get_num_threads()``)."""
         return None
 
     def predict(self, weights, biases, activations, X):

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import _ckernels
 from .._config import get_num_threads
+from .._validation import check_positive_int
 from ..activations import ACTIVATIONS
 from ..losses import LOSSES
 from .base import Backend, diverged
@@ -33,6 +34,12 @@ class CythonBackend(Backend):
             out = np.empty((X.shape[0], W.shape[1]), dtype=W.dtype)
         return _ckernels.dense_forward(X, W, b, ACTIVATIONS[activation].code, out,
                                        get_num_threads(), Z)
+
+    def dense_forward_ready(self, X, W, b, activation, out=None):
+        act = ACTIVATIONS.get(activation) if isinstance(activation, str) else None
+        if act is None:
+            return None
+        return _ckernels.dense_forward_ready(X, W, b, act.code, out, get_num_threads())
 
     def dense_backward(self, A_prev, W, D, activation_prev=None, dW=None, db=None, D_prev=None,
                        Z_prev=None):
@@ -58,7 +65,7 @@ class CythonBackend(Backend):
     def update(self, param, grad, m, v, args):
         _ckernels.update(args, param, grad, m, v)
 
-    def predict_ready(self, net, X):
+    def predict_ready(self, net, X, n_threads=None):
         # the predictor (the layers' pointer tables) is kept per network, beside it rather than
         # in it, so that a network pickles and copies as before; it is rebuilt when the network
         # holds other arrays or activations than it was built for
@@ -71,7 +78,8 @@ class CythonBackend(Backend):
             except (TypeError, ValueError):
                 return None  # parameters not in kernel form: the full path says why
             _predictors[net] = p
-        return p(X, get_num_threads())
+        return p(X, get_num_threads() if n_threads is None
+                 else check_positive_int(n_threads, "n_threads"))
 
     def predict(self, weights, biases, activations, X):
         m = X.shape[0]
