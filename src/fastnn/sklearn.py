@@ -299,6 +299,54 @@ class _BaseMLP(BaseEstimator):
                           "max_iter or scale the data", ConvergenceWarning, stacklevel=3)
         self._sync()
 
+    # -- import -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_sklearn(cls, model, *, backend="auto", n_threads=None):
+        """This estimator with the weights of a fitted scikit-learn MLP: the same parameters,
+        fitted attributes and predictions (to rounding), predicted by fastnn's kernels.
+
+        ``model`` is a fitted ``sklearn.neural_network.MLPClassifier`` (for the classifier) or
+        ``MLPRegressor``; its weights are copied, in their dtype. The optimizer's state (the
+        momentum or Adam's moments) is scikit-learn's private business and is not imported: a
+        ``partial_fit`` after the import starts it afresh.
+        """
+        from sklearn import neural_network
+
+        kind = getattr(neural_network, cls._sklearn_model)
+        if not isinstance(model, kind):
+            raise TypeError(f"{cls.__name__}.from_sklearn takes a fitted "
+                            f"sklearn.neural_network.{kind.__name__}, got {type(model).__name__}")
+        check_is_fitted(model, "coefs_")
+        params, defaults = model.get_params(), kind().get_params()
+        ours = cls().get_params()
+        for name in set(params) - set(ours):  # what this scikit-learn has and fastnn has not
+            if params[name] != defaults[name]:
+                raise ValueError(f"fastnn's {cls.__name__} has no {name}={params[name]!r}")
+        est = cls(**{k: v for k, v in params.items() if k in ours}, backend=backend,
+                  n_threads=n_threads)
+        coefs, intercepts = model.coefs_, model.intercepts_
+        dtype = np.result_type(*coefs, *intercepts)
+        out = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
+        if model.out_activation_ not in out:
+            raise ValueError(f"unknown output activation {model.out_activation_!r}")
+        out = out[model.out_activation_]
+        loss = {"softmax": "cross_entropy", "sigmoid": "binary_cross_entropy"}.get(out, "mse")
+        est._import_targets(model)
+        est._build(coefs[0].shape[0], coefs[-1].shape[1], out, loss, dtype,
+                   check_random_state(0))
+        if est.network_.sizes[1:-1] != [W.shape[1] for W in coefs[:-1]]:
+            raise ValueError("the model's weights do not match its hidden_layer_sizes")
+        for dst, src in zip(est.network_.weights + est.network_.biases, [*coefs, *intercepts]):
+            dst[...] = src
+        est._sync()
+        for name in ("n_features_in_", "feature_names_in_", "n_iter_", "t_", "loss_",
+                     "best_loss_", "validation_scores_", "best_validation_score_"):
+            if hasattr(model, name):
+                setattr(est, name, getattr(model, name))
+        est.loss_curve_ = list(getattr(model, "loss_curve_", []))
+        return est
+
     # -- fitting entry points ----------------------------------------------------------------------
 
     def fit(self, X, y):
@@ -350,6 +398,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     _report_scale = 1.0
     _lr_scale = 1.0
+    _sklearn_model = "MLPClassifier"
+
+    def _import_targets(self, model):
+        """The label encoding of scikit-learn's ``model`` (see ``from_sklearn``)."""
+        self.classes_ = model.classes_
+        if model.out_activation_ == "logistic" and model.n_outputs_ > 1:  # multilabel
+            self._label_binarizer = LabelBinarizer().fit(np.eye(model.n_outputs_, dtype=int))
+        else:
+            self._label_binarizer = LabelBinarizer().fit(model.classes_)
 
     def _stratify(self, Y):
         """Class labels to stratify the early-stopping split on (None for multilabel)."""
@@ -438,6 +495,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _lr_scale = 0.5  # fastnn's mse gradient is twice scikit-learn's squared-loss gradient
+    _sklearn_model = "MLPRegressor"
+
+    def _import_targets(self, model):
+        self._y_1d = model.n_outputs_ == 1  # scikit-learn's predict ravels one output
 
     @property
     def _report_scale(self):
