@@ -94,3 +94,102 @@ def test_a_scikit_learn_setting_fastnn_lacks_is_refused():
     model.set_params(loss="poisson")
     with pytest.raises(ValueError, match="poisson"):
         MLPRegressor.from_sklearn(model)
+
+
+# -- ONNX ----------------------------------------------------------------------------------------
+
+def onnx_session(model):
+    pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from fastnn.onnx import to_onnx
+
+    proto = to_onnx(model)
+    return ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+TOL = {np.float32: 1e-5, np.float64: 1e-12}
+
+
+def test_every_activation_has_an_onnx_form():
+    pytest.importorskip("onnx")
+    from fastnn.activations import ACTIVATIONS
+    from fastnn.onnx import ACTIVATION_OPS
+
+    assert set(ACTIVATION_OPS) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", sorted(fastnn.activations.HIDDEN_ACTIVATIONS))
+@pytest.mark.parametrize("output", sorted(fastnn.activations.ACTIVATIONS))
+def test_an_exported_network_computes_what_fastnn_computes(dtype, hidden, output):
+    net = fastnn.Network([6, 9, 5, 4], activation=hidden, output_activation=output,
+                         dtype=dtype, seed=3)
+    rng = np.random.default_rng(1)
+    for W, b in zip(net.weights, net.biases):  # biases away from 0, so that they count
+        b[...] = rng.standard_normal(b.shape)
+    X = rng.standard_normal((33, 6)).astype(dtype)
+    X[0] = 0  # step's and relu's edge
+    (got,) = onnx_session(net).run(None, {"X": X})
+    assert got.dtype == dtype and got.shape == (33, 4)
+    np.testing.assert_allclose(got, net.forward(X), rtol=0, atol=TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "strings", "floats"])
+def test_an_exported_classifier_gives_labels_and_probabilities(dtype, target):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((90, 5)).astype(dtype)
+    y = {"binary": rng.integers(0, 2, 90), "multiclass": rng.integers(0, 4, 90) * 7 - 3,
+         "multilabel": rng.integers(0, 2, (90, 3)),
+         "strings": rng.choice(["setosa", "versicolor", "virginica"], 90),
+         "floats": rng.choice([-1.0, 2.0, 5.0], 90)}[target]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=20,
+                            random_state=0).fit(X, y)
+    session = onnx_session(est)
+    assert [o.name for o in session.get_outputs()] == ["label", "probabilities"]
+    label, proba = session.run(None, {"X": X})
+    np.testing.assert_allclose(proba, est.predict_proba(X), rtol=0, atol=TOL[dtype])
+    want = est.predict(X)
+    if target == "strings":
+        label = label.astype(str)
+    np.testing.assert_array_equal(label, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_an_exported_regressor_gives_variable(dtype, outputs):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((70, 4)).astype(dtype)
+    y = rng.standard_normal((70, outputs)) if outputs > 1 else rng.standard_normal(70)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPRegressor(hidden_layer_sizes=(10, 6), max_iter=20, random_state=0).fit(X, y)
+    session = onnx_session(est)
+    assert [o.name for o in session.get_outputs()] == ["variable"]
+    (got,) = session.run(None, {"X": X})
+    assert got.shape == (70, outputs)
+    np.testing.assert_allclose(got.reshape(est.predict(X).shape), est.predict(X), rtol=0,
+                               atol=TOL[dtype])
+
+
+def test_an_imported_scikit_learn_model_exports():
+    model, X = sklearn_model("multiclass")
+    label, proba = onnx_session(MLPClassifier.from_sklearn(model)).run(None, {"X": X})
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(label, model.predict(X))
+
+
+def test_the_export_refuses_what_it_cannot_take():
+    pytest.importorskip("onnx")
+    from fastnn.onnx import to_onnx
+
+    with pytest.raises(NotFittedError):
+        to_onnx(MLPClassifier())
+    with pytest.raises(TypeError, match="Network"):
+        to_onnx(skl.MLPClassifier())
+    net = fastnn.Network([2, 3])
+    net.weights[0][0, 0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        to_onnx(net)
