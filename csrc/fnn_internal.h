@@ -176,6 +176,16 @@ void *fnn_buffer_get(int slot, size_t bytes);
 void fnn_buffer_done(int slot, void *p);
 
 
+/* Inference (fnn_predict) streams rows in blocks whose two hidden-activation buffers take at
+   most this many bytes (so that they stay in L2 between layers), and at least FNN_PREDICT_MIN_ROWS
+   rows (so that each product still amortises packing its weights). */
+#ifndef FNN_PREDICT_BLOCK_BYTES
+#define FNN_PREDICT_BLOCK_BYTES 524288
+#endif
+#ifndef FNN_PREDICT_MIN_ROWS
+#define FNN_PREDICT_MIN_ROWS 64
+#endif
+
 /* Minimum flop count (2*m*n*k) before the GEMM uses more than one thread. */
 #ifndef FNN_PAR_MIN_FLOPS
 #define FNN_PAR_MIN_FLOPS 2000000.0

@@ -46,14 +46,15 @@ int fnn_train_epoch_f64(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, in
                         double *const *Z, double *const *D, double *const *dW, double *const *db,
                         int n_threads, double *mean_loss, ptrdiff_t *failed_step);
 
-/* Inference: out [m x sizes[L]] = the network's output for X [m x sizes[0]].
- *   SCRATCH two buffers of m * max(sizes[1..L-1]) elements each (may be NULL when L == 1). */
+/* Inference: out [m x sizes[L]] = the network's output for X [m x sizes[0]], streamed through
+ * the layers in blocks of rows (their buffers allocated here: FNN_ENOMEM when that fails).
+ *   NONFINITE_ROW  NULL, or: X's rows are checked, and *NONFINITE_ROW is the first row of a
+ *                  block holding a NaN or an infinity (out is then unspecified), or -1. */
 int fnn_predict_f32(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts,
                     const float *const *W, const float *const *b, ptrdiff_t m, const float *X,
-                    float *out, float *scratch0, float *scratch1, int n_threads);
+                    float *out, int n_threads, ptrdiff_t *nonfinite_row);
 int fnn_predict_f64(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts,
                     const double *const *W, const double *const *b, ptrdiff_t m,
-                    const double *X, double *out, double *scratch0, double *scratch1,
-                    int n_threads);
+                    const double *X, double *out, int n_threads, ptrdiff_t *nonfinite_row);
 
 #endif /* FNN_TRAIN_H */

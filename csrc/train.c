@@ -1,5 +1,6 @@
 /* train.c -- instantiates the epoch loop and inference for float and double (train.template.c). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>

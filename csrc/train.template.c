@@ -234,25 +234,109 @@ int TFN(fnn_train_epoch)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, i
                                 n_threads, mean_loss, failed_step);
 }
 
-int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const T *const *W,
-                     const T *const *b, ptrdiff_t m, const T *X, T *out, T *scratch0,
-                     T *scratch1, int n_threads)
+/* Rows first..first+rows of X through every layer: out's rows = the network's output, each
+   hidden layer's output in s0 or s1 (rows * widest elements each).  With a check, X's rows are
+   scanned first: 1 (nothing computed) when one is not finite. */
+static int TFN(fnn_predict_rows)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts,
+                                 const T *const *W, const T *const *b, ptrdiff_t first,
+                                 ptrdiff_t rows, const T *X, T *out, T *s0, T *s1, int check,
+                                 int n_threads)
 {
     ptrdiff_t l;
-    if (!TFN(fnn_check_net)(L, sizes, acts) || !W || !b || !X || !out || m < 0)
-        return FNN_EINVAL;
-    if (L > 1 && (!scratch0 || (L > 2 && !scratch1)))
-        return FNN_EINVAL;
-    const T *in = X;
+    const T *in = X + first * sizes[0];
+    if (check && !TFN(fnn_all_finite)(rows * sizes[0], in))
+        return 1;
     for (l = 0; l < L; ++l) {
-        T *dst = l == L - 1 ? out : (l % 2 ? scratch1 : scratch0);
-        const int status = TFN(fnn_dense_forward)(m, sizes[l], sizes[l + 1], in, W[l], b[l],
+        T *dst = l == L - 1 ? out + first * sizes[L] : (l % 2 ? s1 : s0);
+        const int status = TFN(fnn_dense_forward)(rows, sizes[l], sizes[l + 1], in, W[l], b[l],
                                                   acts[l], dst, NULL, n_threads);
         if (status != FNN_OK)
             return status;
         in = dst;
     }
     return FNN_OK;
+}
+
+int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const T *const *W,
+                     const T *const *b, ptrdiff_t m, const T *X, T *out, int n_threads,
+                     ptrdiff_t *nonfinite_row)
+{
+    ptrdiff_t l, widest = 0, rows, nblk;
+    int nt, status = FNN_OK;
+    const int check = nonfinite_row != NULL;
+    if (!TFN(fnn_check_net)(L, sizes, acts) || !W || !b || !X || !out || m < 0)
+        return FNN_EINVAL;
+    for (l = 0; l < L; ++l)
+        if (!W[l] || !b[l])
+            return FNN_EINVAL;
+    for (l = 1; l < L; ++l)
+        widest = sizes[l] > widest ? sizes[l] : widest;
+    if (check)
+        *nonfinite_row = -1;
+    if (m == 0)
+        return FNN_OK;
+    /* Blocks of rows whose hidden activations (two buffers of rows x widest) stay in L2 from one
+       layer to the next: their size depends on the network only, never on the threads, so a
+       row's result does not either. */
+    rows = widest ? (ptrdiff_t)(FNN_PREDICT_BLOCK_BYTES / (2 * sizeof(T))) / widest : m;
+    rows = rows < FNN_PREDICT_MIN_ROWS ? FNN_PREDICT_MIN_ROWS : rows / 16 * 16;
+    if (rows > m)
+        rows = m;
+    nblk = (m + rows - 1) / rows;
+    nt = fnn_team(n_threads);
+    if (nblk < 2 * (ptrdiff_t)nt) {
+        /* a few blocks: one after the other, each product parallel inside */
+        T *s = widest ? (T *)malloc(2 * (size_t)rows * (size_t)widest * sizeof(T)) : NULL;
+        ptrdiff_t i;
+        if (widest && !s)
+            return FNN_ENOMEM;
+        for (i = 0; i < m && status == FNN_OK; i += rows) {
+            const ptrdiff_t r = m - i < rows ? m - i : rows;
+            status = TFN(fnn_predict_rows)(L, sizes, acts, W, b, i, r, X, out, s,
+                                           s ? s + rows * widest : NULL, check, n_threads);
+            if (status == 1) {
+                *nonfinite_row = i;
+                status = FNN_OK;
+                break;
+            }
+        }
+        free(s);
+        return status;
+    }
+#ifdef _OPENMP
+    {
+        /* many blocks: each thread takes whole blocks (dynamically: a thread slowed by another
+           process takes fewer), one thread per product, its buffers its own */
+        int found = 0;
+#pragma omp parallel num_threads(nt)
+        {
+            T *s = widest ? (T *)malloc(2 * (size_t)rows * (size_t)widest * sizeof(T)) : NULL;
+            int st = widest && !s ? FNN_ENOMEM : FNN_OK;
+            ptrdiff_t blk;
+#pragma omp for schedule(dynamic, 1)
+            for (blk = 0; blk < nblk; ++blk) {
+                const ptrdiff_t i = blk * rows, r = m - i < rows ? m - i : rows;
+                if (st != FNN_OK || FNN_RLOAD(&found))
+                    continue;
+                st = TFN(fnn_predict_rows)(L, sizes, acts, W, b, i, r, X, out, s,
+                                           s ? s + rows * widest : NULL, check, 1);
+                if (st == 1) {
+                    st = FNN_OK;
+                    FNN_RSTORE(&found, 1);
+#pragma omp critical(fnn_predict_found)
+                    *nonfinite_row = i;
+                }
+            }
+            free(s);
+            if (st != FNN_OK) {
+#pragma omp critical(fnn_predict_status)
+                if (st < status)
+                    status = st;
+            }
+        }
+    }
+#endif
+    return status;
 }
 
 #undef TFN

@@ -39,6 +39,28 @@ def test_the_fast_path_gives_the_full_paths_result(dtype, rows, sizes, activatio
     np.testing.assert_array_equal(net.forward(X), got)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_many_rows_stream_in_blocks_whatever_the_threads(dtype):
+    """Enough rows for several blocks: the result is the reference's, the same bits on 1 and
+    2 threads, and a NaN in the last row still sends the input to the full path's error."""
+    from fastnn._config import num_threads
+
+    net = network(dtype, (20, 300, 40, 7), activation="tanh")
+    X = np.random.default_rng(5).standard_normal((3001, 20)).astype(dtype)
+    with num_threads(1):
+        one = net.forward(X)
+    with num_threads(2):
+        two = net.forward(X)
+    np.testing.assert_array_equal(one, two)
+    ref = fastnn.backends.get_backend("numpy")
+    want = ref.predict(net.weights, net.biases, net.activations, X)
+    np.testing.assert_allclose(one, want, rtol=0, atol=1e-5 if dtype == np.float32 else 1e-12)
+    X[-1, -1] = np.nan
+    assert net.backend.predict_ready(net, X) is None
+    with pytest.raises(ValueError, match="NaN"):
+        net.forward(X)
+
+
 @pytest.mark.parametrize("X", [
     np.ones((3, 7)),  # float64 for a float32 network
     np.asfortranarray(np.ones((3, 7), np.float32)),

@@ -101,7 +101,7 @@ cdef extern from "fnn_train.h" nogil:
                             Py_ssize_t *failed_step)
     int fnn_predict_f32(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts,
                         const float **W, const float **b, Py_ssize_t m, const float *X,
-                        float *out, float *scratch0, float *scratch1, int n_threads)
+                        float *out, int n_threads, Py_ssize_t *nonfinite_row)
     int fnn_predict_f64(Py_ssize_t L, const Py_ssize_t *sizes, const int *acts,
                         const double **W, const double **b, Py_ssize_t m, const double *X,
-                        double *out, double *scratch0, double *scratch1, int n_threads)
+                        double *out, int n_threads, Py_ssize_t *nonfinite_row)

@@ -360,7 +360,6 @@ cdef class _Net:
     cdef void **W
     cdef void **b
     cdef int typenum
-    cdef Py_ssize_t widest  # the widest hidden layer (0: none), what inference scratch holds
     cdef list keep  # the arrays whose data the pointers point to
 
     def __cinit__(self, list weights, list biases, list acts, bint writeable):
@@ -388,9 +387,6 @@ cdef class _Net:
             self.W[l] = cnp.PyArray_DATA(w)
             self.b[l] = cnp.PyArray_DATA(bb)
             self.keep += [w, bb]
-        self.widest = 0
-        for l in range(1, self.L):
-            self.widest = max(self.widest, self.sizes[l])
 
     def __dealloc__(self):
         PyMem_Free(self.sizes)
@@ -522,52 +518,38 @@ def train_epoch(list weights, list biases, list acts, int loss, X, Y, indices,
     return mean_loss, -1, False, o.t
 
 
-cdef int _net_predict(_Net net, Py_ssize_t m, void *px, void *po, void *p0, void *p1,
-                     int n_threads) noexcept nogil:
+cdef int _net_predict(_Net net, Py_ssize_t m, void *px, void *po, int n_threads,
+                     Py_ssize_t *nonfinite_row) noexcept nogil:
     """fnn_predict of the net's type, counted as a running call (the CPU budget)."""
     cdef int status
     fnn_call_begin()
     if net.typenum == cnp.NPY_FLOAT32:
         status = fnn_predict_f32(net.L, net.sizes, net.acts, <const float **>net.W,
                                  <const float **>net.b, m, <float *>px, <float *>po,
-                                 <float *>p0, <float *>p1, _threads(n_threads))
+                                 _threads(n_threads), nonfinite_row)
     else:
         status = fnn_predict_f64(net.L, net.sizes, net.acts, <const double **>net.W,
                                  <const double **>net.b, m, <double *>px, <double *>po,
-                                 <double *>p0, <double *>p1, _threads(n_threads))
+                                 _threads(n_threads), nonfinite_row)
     fnn_call_end()
     return status
 
 
-def predict(list weights, list biases, list acts, X, out, scratch0, scratch1, int n_threads=0):
-    """``out`` = the network's output for ``X``; ``scratch0``/``scratch1`` are 1-D buffers of at
-    least ``m * max(hidden sizes)`` elements (None for a network without hidden layers)."""
+def predict(list weights, list biases, list acts, X, out, int n_threads=0):
+    """``out`` = the network's output for ``X`` (validated by the caller: not scanned here)."""
     cdef _Net net = _Net(weights, biases, acts, False)
     cdef int t = net.typenum
-    cdef Py_ssize_t L = net.L, widest = net.widest
     cdef cnp.ndarray x = _arr(X, t, 2, -1, net.sizes[0], False, "X")
     cdef Py_ssize_t m = x.shape[0]
-    cdef cnp.ndarray o = _arr(out, t, 2, m, net.sizes[L], True, "out")
-    cdef void *p0 = NULL
-    cdef void *p1 = NULL
-    cdef cnp.ndarray s0, s1
-    bufs = [o, x]
-    if L > 1:
-        s0 = _arr(scratch0, t, 1, -1, -1, True, "scratch0")
-        s1 = _arr(scratch1, t, 1, -1, -1, True, "scratch1")
-        if cnp.PyArray_SIZE(s0) < m * widest or cnp.PyArray_SIZE(s1) < m * widest:
-            raise ValueError(f"the scratch buffers need {m * widest} elements each")
-        p0 = cnp.PyArray_DATA(s0)
-        p1 = cnp.PyArray_DATA(s1)
-        bufs += [s0, s1]
-    _distinct(bufs)
+    cdef cnp.ndarray o = _arr(out, t, 2, m, net.sizes[net.L], True, "out")
+    _no_overlap(o, x, "out")
     for a in net.keep:
         _no_overlap(o, a, "out")
     cdef void *px = cnp.PyArray_DATA(x)
     cdef void *po = cnp.PyArray_DATA(o)
     cdef int status
     with nogil:
-        status = _net_predict(net, m, px, po, p0, p1, n_threads)
+        status = _net_predict(net, m, px, po, n_threads, NULL)
     if status != FNN_OK:
         _raise(status, "predict")
     return out
@@ -579,8 +561,8 @@ cdef class Predictor:
     more than the kernel. ``matches`` says whether the network still holds the same arrays and
     activations; calling it on ``X`` returns the output, or None when ``X`` is not already in
     kernel form (an exact ``ndarray`` of the network's dtype, 2-D, ``n_inputs`` wide, at least
-    one row, C-contiguous, aligned, finite): the caller then validates ``X`` fully, with its
-    errors. Thread-safe: the scratch buffers are allocated per call (a small ``malloc``)."""
+    one row, C-contiguous, aligned, finite: the C code checks that last one as it reads the
+    rows): the caller then validates ``X`` fully, with its errors. Thread-safe."""
     cdef _Net net
     cdef list arrays, names
 
@@ -600,45 +582,22 @@ cdef class Predictor:
 
     def __call__(self, X, int n_threads=0):
         cdef int t = self.net.typenum
-        cdef Py_ssize_t L = self.net.L
         if not _ready(X, t, 2, -1, self.net.sizes[0], False) or (<cnp.ndarray>X).shape[0] < 1:
             return None
         cdef cnp.ndarray x = <cnp.ndarray>X
-        cdef Py_ssize_t m = x.shape[0], i, size = m * x.shape[1]
-        cdef bint finite = True
-        cdef void *px = cnp.PyArray_DATA(x)
-        with nogil:
-            if t == cnp.NPY_FLOAT32:
-                for i in range(size):
-                    finite &= (<float *>px)[i] - (<float *>px)[i] == 0
-            else:
-                for i in range(size):
-                    finite &= (<double *>px)[i] - (<double *>px)[i] == 0
-        if not finite:
-            return None
+        cdef Py_ssize_t m = x.shape[0], bad = -1
         cdef cnp.npy_intp dims[2]
         dims[0] = m
-        dims[1] = self.net.sizes[L]
+        dims[1] = self.net.sizes[self.net.L]
         cdef cnp.ndarray o = cnp.PyArray_EMPTY(2, dims, t, 0)
-        cdef size_t bytes = m * self.net.widest * cnp.PyArray_ITEMSIZE(x)
-        cdef void *p0 = NULL
-        cdef void *p1 = NULL
-        if L > 1:
-            p0 = PyMem_Malloc(bytes)
-            p1 = PyMem_Malloc(bytes)
-            if not p0 or not p1:
-                PyMem_Free(p0)
-                PyMem_Free(p1)
-                raise MemoryError()
+        cdef void *px = cnp.PyArray_DATA(x)
         cdef void *po = cnp.PyArray_DATA(o)
         cdef int status
         with nogil:
-            status = _net_predict(self.net, m, px, po, p0, p1, n_threads)
-        PyMem_Free(p0)
-        PyMem_Free(p1)
+            status = _net_predict(self.net, m, px, po, n_threads, &bad)
         if status != FNN_OK:
             _raise(status, "predict")
-        return o
+        return None if bad >= 0 else o
 
 
 # -- the bare product (benchmarks and tests) -----------------------------------------------------

@@ -462,7 +462,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def predict(self, X):
         """Class labels for the rows of ``X``."""
         P = self._predict_raw(X)
-        if self._label_binarizer.y_type_.startswith("multilabel"):
+        if self._label_binarizer.y_type_.startswith("multilabel") or len(self.classes_) < 2:
             return self._label_binarizer.inverse_transform(self._decide(P))
         # LabelBinarizer.inverse_transform's choice (threshold 0.5, else the largest
         # probability) without building the indicator matrix

@@ -11,8 +11,9 @@
  * summed in double, then the activation's row of FNN_ACTIVATIONS evaluated in double with libm's
  * tanh and exp; so this checks the tiles, packing, edges, threads and vector epilogues, and the
  * Python tests check the formulas themselves against NumPy.  Each kernel unit also compiles the
- * optimizers' steps: fnn_update of every optimizer row against its rule in double.  Exit
- * status 0 when all agree.
+ * optimizers' steps: fnn_update of every optimizer row against its rule in double; and the
+ * whole-network inference, fnn_predict, against its layers chained.  Exit status 0 when all
+ * agree.
  */
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "fastnn.h"
+#include "fnn_train.h"
 
 /* ---- the reference: the table's rows in double, with libm ---- */
 #define T double
@@ -321,6 +323,72 @@ TEST_TYPE(double, f64, 2.3e-16)
 TEST_UPDATE(float, f32, 1.2e-7)
 TEST_UPDATE(double, f64, 2.3e-16)
 
+/* fnn_predict of a 3-layer network against its layers chained by fnn_dense_forward over all the
+   rows at once (one block, one row, several blocks shared by 2 threads), and its scan for a
+   non-finite row */
+#define TEST_PREDICT(TY, SUF, EPS)                                                               \
+    static void test_predict_##SUF(const char *isa, int m)                                       \
+    {                                                                                            \
+        static const ptrdiff_t sizes[4] = {37, 19, 300, 5};                                      \
+        static const int acts[3] = {FNN_RELU, FNN_TANH, FNN_SOFTMAX};                            \
+        TY *W[3], *b[3], *A[3];                                                                  \
+        TY *X = malloc(sizeof(TY) * m * 37), *out = malloc(sizeof(TY) * m * 5);                  \
+        double *E = malloc(sizeof(double) * m * 5);                                              \
+        ptrdiff_t bad = 0;                                                                       \
+        TY saved;                                                                                \
+        int l, i, threads, status = FNN_OK;                                                      \
+        char what[200];                                                                          \
+        for (i = 0; i < m * 37; ++i)                                                             \
+            X[i] = (TY)uniform();                                                                \
+        for (l = 0; l < 3; ++l) {                                                                \
+            W[l] = malloc(sizeof(TY) * sizes[l] * sizes[l + 1]);                                 \
+            b[l] = malloc(sizeof(TY) * sizes[l + 1]);                                            \
+            A[l] = malloc(sizeof(TY) * m * sizes[l + 1]);                                        \
+            for (i = 0; i < sizes[l] * sizes[l + 1]; ++i)                                        \
+                W[l][i] = (TY)(uniform() / 3);                                                   \
+            for (i = 0; i < sizes[l + 1]; ++i)                                                   \
+                b[l][i] = (TY)uniform();                                                         \
+            if (status == FNN_OK)                                                                \
+                status = fnn_dense_forward_##SUF(m, sizes[l], sizes[l + 1], l ? A[l - 1] : X,    \
+                                                 W[l], b[l], acts[l], A[l], NULL, 1);            \
+        }                                                                                        \
+        for (i = 0; i < m * 5; ++i)                                                              \
+            E[i] = A[2][i];                                                                      \
+        for (threads = 1; threads <= 2; ++threads) {                                             \
+            snprintf(what, sizeof what, "%s " #SUF " predict %d rows, %d thread(s)", isa, m,     \
+                     threads);                                                                   \
+            ++checks;                                                                            \
+            if (status != FNN_OK                                                                 \
+                || fnn_predict_##SUF(3, sizes, acts, (const TY *const *)W,                       \
+                                     (const TY *const *)b, m, X, out, threads, &bad) != FNN_OK   \
+                || bad != -1) {                                                                  \
+                printf("FAIL %s: status or non-finite row %ld\n", what, (long)bad);              \
+                ++failures;                                                                      \
+                continue;                                                                        \
+            }                                                                                    \
+            compare(what, m, 5, 300, get_##SUF, out, E, EPS);                                    \
+            saved = X[(m - 1) * 37 + 36];                                                        \
+            X[(m - 1) * 37 + 36] = (TY)NAN; /* the last row's last input */                      \
+            ++checks;                                                                            \
+            if (fnn_predict_##SUF(3, sizes, acts, (const TY *const *)W, (const TY *const *)b, m, \
+                                  X, out, threads, &bad) != FNN_OK || bad < 0 || bad >= m) {     \
+                printf("FAIL %s: a NaN input found at row %ld\n", what, (long)bad);              \
+                ++failures;                                                                      \
+            }                                                                                    \
+            X[(m - 1) * 37 + 36] = saved;                                                        \
+        }                                                                                        \
+        for (l = 0; l < 3; ++l) {                                                                \
+            free(W[l]);                                                                          \
+            free(b[l]);                                                                          \
+            free(A[l]);                                                                          \
+        }                                                                                        \
+        free(X);                                                                                 \
+        free(out);                                                                               \
+        free(E);                                                                                 \
+    }
+TEST_PREDICT(float, f32, 1.2e-7)
+TEST_PREDICT(double, f64, 2.3e-16)
+
 #define ISA_ROW(NAME, code, str) {code, str},
 static const struct {
     int code;
@@ -346,6 +414,11 @@ int main(void)
             static const int sizes[4] = {1, 7, 33, 257};
             test_update_f32(isa, sizes[s]);
             test_update_f64(isa, sizes[s]);
+        }
+        for (s = 0; s < 3; ++s) {
+            static const int rows[3] = {1, 13, 1500}; /* 1500: several blocks */
+            test_predict_f32(isa, rows[s]);
+            test_predict_f64(isa, rows[s]);
         }
         for (s = 0; s < N_SHAPES; ++s) {
             const int m = SHAPES[s][0], k = SHAPES[s][1], n = SHAPES[s][2];

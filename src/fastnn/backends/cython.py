@@ -6,7 +6,6 @@ per minibatch or per layer. Every kernel gets ``fastnn.get_num_threads()`` of th
 as the most threads it may use (see ``fastnn._config`` and ``csrc/threads.c``).
 """
 
-import threading
 import weakref
 
 import numpy as np
@@ -82,14 +81,9 @@ class CythonBackend(Backend):
                  else check_positive_int(n_threads, "n_threads"))
 
     def predict(self, weights, biases, activations, X):
-        m = X.shape[0]
-        out = np.empty((m, weights[-1].shape[1]), dtype=X.dtype)
-        widest = max((W.shape[1] for W in weights[:-1]), default=0)
-        s0 = s1 = None
-        if widest:
-            s0, s1 = _scratch(X.dtype, m * widest)
+        out = np.empty((X.shape[0], weights[-1].shape[1]), dtype=X.dtype)
         codes = [ACTIVATIONS[a].code for a in activations]
-        return _ckernels.predict(weights, biases, codes, X, out, s0, s1, get_num_threads())
+        return _ckernels.predict(weights, biases, codes, X, out, get_num_threads())
 
     def train_epoch(self, weights, biases, activations, loss, X, Y, indices, batch_size,
                     optimizer, state, workspace, lr, epoch=0):
@@ -106,16 +100,4 @@ class CythonBackend(Backend):
         return mean_loss
 
 
-_local = threading.local()
 _predictors = weakref.WeakKeyDictionary()  # Network -> _ckernels.Predictor
-
-
-def _scratch(dtype, size):
-    """Two inference buffers of at least ``size`` elements, kept per thread and grown on demand
-    (so repeated predictions allocate only their output)."""
-    key = np.dtype(dtype).name
-    bufs = getattr(_local, key, None)
-    if bufs is None or bufs[0].size < size:
-        bufs = (np.empty(size, dtype), np.empty(size, dtype))
-        setattr(_local, key, bufs)
-    return bufs[0][:size], bufs[1][:size]
