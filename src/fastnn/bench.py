@@ -7,7 +7,10 @@ Training is timed over ``TRAIN_EPOCHS`` epochs per call (one ``fit`` for fastnn,
 of epochs for the others) and reported per epoch.
 A case is an operation at one size with several *contenders* (zero-argument callables doing the
 same work, already set up): ``numpy`` (the pure-NumPy way, the baseline every ratio is against),
-each available fastnn backend, and PyTorch or scikit-learn where they are importable.
+each available fastnn backend, and PyTorch, scikit-learn or onnxruntime (running the model as
+``fastnn.onnx`` exports it) where they are importable. The inference cases serve one sample
+(``predict``, and ``predict_proba`` of a scikit-learn model against its import by
+``from_sklearn``, whose baseline is scikit-learn) and score many rows at once.
 
 The ``threads`` group measures fastnn beside other work, as users run it: a grid search at
 ``n_jobs=1`` and ``2`` (fastnn's estimators and scikit-learn's; the workers stay warm between
@@ -41,7 +44,11 @@ import fastnn
 from fastnn import kernels
 from fastnn.backends import get_backend
 
-__all__ = ["Case", "make_cases", "run", "measure_ceiling", "machine_info", "format_table"]
+__all__ = ["Case", "make_cases", "run", "measure_ceiling", "machine_info", "format_table",
+           "GROUPS"]
+
+GROUPS = ("gemm", "dense_forward", "dense_backward", "sgd_update", "train_epoch", "predict",
+          "predict_proba", "threads")  # the groups of make_cases, in its order
 
 
 @dataclass
@@ -293,42 +300,122 @@ def _sklearn_epoch(sizes, X, y, batch_size, lr):
     return {"sklearn": lambda: clf.partial_fit(X, y)}
 
 
+def _numpy_predict(Ws, bs):
+    """Inference written by hand in NumPy: relu hidden layers, softmax output."""
+    def predict(X):
+        A = X
+        for W, b in zip(Ws[:-1], bs[:-1]):
+            A = np.maximum(A @ W + b, 0)
+        Z = A @ Ws[-1] + bs[-1]
+        E = np.exp(Z - Z.max(axis=1, keepdims=True))
+        return E / E.sum(axis=1, keepdims=True)
+
+    return predict
+
+
+def _torch_predict(torch, net):
+    """The network as a PyTorch module (the same weights), in inference mode."""
+    layers = []
+    for i, (W, b) in enumerate(zip(net.weights, net.biases)):
+        linear = torch.nn.Linear(*W.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(W.T.copy()))
+            linear.bias.copy_(torch.from_numpy(b))
+        layers += [linear, torch.nn.ReLU() if i < net.n_layers - 1 else torch.nn.Softmax(1)]
+    model = torch.nn.Sequential(*layers).eval()
+
+    def predict(X):
+        with torch.inference_mode():
+            return model(torch.from_numpy(X))
+
+    return predict
+
+
+def _onnx_predict(model):
+    """``model`` exported by ``fastnn.onnx`` and run by onnxruntime (None when either is
+    missing), on fastnn's number of threads."""
+    try:
+        import onnxruntime
+
+        from .onnx import to_onnx
+        proto = to_onnx(model)
+    except ImportError:
+        return None
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = fastnn.get_num_threads()
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), options,
+                                           providers=["CPUExecutionProvider"])
+    return lambda X: session.run(None, {"X": X})
+
+
+def _inference_contenders(sizes, X):
+    """Network.forward on each fastnn backend, beside NumPy, PyTorch and onnxruntime."""
+    net0 = fastnn.Network(sizes, activation="relu", seed=0)
+    numpy_predict = _numpy_predict(net0.weights, net0.biases)
+    contenders = {"numpy": lambda: numpy_predict(X)}
+    for name in _fastnn_backends():
+        net = fastnn.Network(sizes, activation="relu", backend=name, seed=0)
+        contenders[name] = lambda net=net: net.forward(X)
+    torch = _torch()
+    if torch is not None:
+        torch_predict = _torch_predict(torch, net0)
+        contenders["torch"] = lambda: torch_predict(X)
+    onnx_predict = _onnx_predict(net0)
+    if onnx_predict is not None:
+        contenders["onnxruntime"] = lambda: onnx_predict(X)
+    return contenders
+
+
+def _predict_flops(sizes, rows):
+    return float(rows * sum(2 * i * o for i, o in zip(sizes[:-1], sizes[1:])))
+
+
 def _predict_case(sizes):
+    """One sample through the network, as a server answers one request."""
     def setup():
         X, _ = _classification_data(sizes, 1)
-        net0 = fastnn.Network(sizes, activation="relu", seed=0)
-        Ws, bs = net0.weights, net0.biases
+        return _inference_contenders(sizes, X)
 
-        def numpy_predict():
-            A = X
-            for W, b in zip(Ws[:-1], bs[:-1]):
-                A = np.maximum(A @ W + b, 0)
-            Z = A @ Ws[-1] + bs[-1]
-            E = np.exp(Z - Z.max(axis=1, keepdims=True))
-            return E / E.sum(axis=1, keepdims=True)
+    return Case("predict", "-".join(map(str, sizes)) + " one sample", _predict_flops(sizes, 1),
+                setup, samples=1)
 
-        contenders = {"numpy": numpy_predict}
+
+def _batch_predict_case(sizes, rows):
+    """Many rows at once (scoring a dataset): against the GEMM ceiling."""
+    def setup():
+        X, _ = _classification_data(sizes, rows)
+        return _inference_contenders(sizes, X)
+
+    return Case("predict", "-".join(map(str, sizes)) + f" {rows} rows",
+                _predict_flops(sizes, rows), setup, samples=rows)
+
+
+def _predict_proba_case(sizes):
+    """One sample through scikit-learn's fitted MLPClassifier, and through the same model
+    imported into fastnn (``from_sklearn``) and exported to onnxruntime: serving a model
+    trained with scikit-learn. The baseline is scikit-learn."""
+    def setup():
+        from sklearn.neural_network import MLPClassifier as SkMLP
+
+        from .sklearn import MLPClassifier
+
+        X, y = _classification_data(sizes, 200)
+        sk = SkMLP(hidden_layer_sizes=tuple(sizes[1:-1]), max_iter=1, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # max_iter reached
+            sk.fit(X, y)  # float32 in: float32 weights
+        row = X[:1].copy()
+        contenders = {"sklearn": lambda: sk.predict_proba(row)}
         for name in _fastnn_backends():
-            net = fastnn.Network(sizes, activation="relu", backend=name, seed=0)
-            contenders[name] = lambda net=net: net.forward(X)
-        torch = _torch()
-        if torch is not None:
-            layers = []
-            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
-                layers.append(torch.nn.Linear(n_in, n_out))
-                layers.append(torch.nn.ReLU() if i < len(sizes) - 2 else torch.nn.Softmax(1))
-            tmodel = torch.nn.Sequential(*layers).eval()
-            tX = torch.from_numpy(X)
-
-            def torch_predict():
-                with torch.inference_mode():
-                    return tmodel(tX)
-
-            contenders["torch"] = torch_predict
+            est = MLPClassifier.from_sklearn(sk, backend=name)
+            contenders[name] = lambda est=est: est.predict_proba(row)
+        onnx_predict = _onnx_predict(MLPClassifier.from_sklearn(sk))
+        if onnx_predict is not None:
+            contenders["onnxruntime"] = lambda: onnx_predict(row)
         return contenders
 
-    flops = float(sum(2 * i * o for i, o in zip(sizes[:-1], sizes[1:])))
-    return Case("predict", "-".join(map(str, sizes)) + " one sample", flops, setup, samples=1)
+    return Case("predict_proba", "-".join(map(str, sizes)) + " one sample, from scikit-learn",
+                _predict_flops(sizes, 1), setup, samples=1, baseline="sklearn")
 
 
 # -- threads: fastnn beside other work -------------------------------------------------------------
@@ -448,7 +535,10 @@ def make_cases(quick=False, groups=None):
     cases += [_dense_backward_case(m, k, n) for m, k, n, _ in dense_shapes]
     cases += [_sgd_case(784, 256)]
     cases += [_train_case(*net) for net in nets]
-    cases += [_predict_case(s) for s in ([64, 128, 10], [784, 256, 256, 10])]
+    serving = ([64, 128, 10], [784, 256, 256, 10])
+    cases += [_predict_case(s) for s in serving]
+    cases += [_batch_predict_case(serving[1], 20_000 if quick else 100_000)]
+    cases += [_predict_proba_case(s) for s in serving]
     cases += _threads_cases()
     if groups:
         cases = [c for c in cases if c.group in groups]

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from .activations import TRAINABLE_ACTIVATIONS
+from .bench import GROUPS
 from .optim import OPTIMIZERS
 
 BUNDLED = ("digits", "iris", "breast_cancer", "wine")
@@ -94,8 +95,7 @@ def build_parser():
     bench.add_argument("--json", metavar="FILE", help="save the results as JSON")
     bench.add_argument("--plot", metavar="FILE", help="plot the speedups (needs matplotlib)")
     bench.add_argument("--group", action="append",
-                       choices=("gemm", "dense_forward", "dense_backward", "sgd_update",
-                                "train_epoch", "predict", "threads"),
+                       choices=GROUPS,
                        help="only this group (repeatable)")
     bench.add_argument("--threads", type=_positive(int), help="threads for every library")
     return parser
