@@ -180,24 +180,38 @@ FN(fnn_rows_step)(const int R, const int NV, const int masked, ptrdiff_t p, cons
     }
 }
 
+/* The block over B's rows [p0, p1) of k: its KS accumulator sets start at zero (p0 == 0) or
+   come from S, and go back to S, or (p1 == k) are summed and written to C.  S (when p0 > 0 or
+   p1 < k) holds the block's KS x R x NV vectors.  Steps p < kfull take turns among the sets and
+   the rest go to set 0, so the sums are the same however k is cut into ranges (multiples of
+   KS). */
 static FNN_INLINE void
-FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t k, const T *restrict A,
-                 ptrdiff_t rsa, ptrdiff_t csa, const T *restrict B, ptrdiff_t rsb,
-                 T *restrict C, ptrdiff_t ldc, VM mlast)
+FN(fnn_rows_blk)(const int R, const int NV, const int masked, ptrdiff_t p0, ptrdiff_t p1,
+                 ptrdiff_t k, const T *restrict A, ptrdiff_t rsa, ptrdiff_t csa,
+                 const T *restrict B, ptrdiff_t rsb, T *restrict C, ptrdiff_t ldc, VM mlast,
+                 T *restrict S)
 {
     const int KS = FNN_KSETS(R, NV);
+    const ptrdiff_t kfull = k / KS * KS, pe = p1 < kfull ? p1 : kfull;
     VT acc[4][8][UK_MAXV];
     ptrdiff_t p;
     int r, v, s;
     for (s = 0; s < KS; ++s)
         for (r = 0; r < R; ++r)
             for (v = 0; v < NV; ++v)
-                acc[s][r][v] = V_ZERO();
-    for (p = 0; p + KS <= k; p += KS)
+                acc[s][r][v] = p0 ? V_LD(S + ((s * R + r) * NV + v) * VL) : V_ZERO();
+    for (p = p0; p < pe; p += KS)
         for (s = 0; s < KS; ++s)
             FN(fnn_rows_step)(R, NV, masked, p + s, A, rsa, csa, B, rsb, mlast, acc[s]);
-    for (; p < k; ++p)
+    for (p = pe > p0 ? pe : p0; p < p1; ++p)
         FN(fnn_rows_step)(R, NV, masked, p, A, rsa, csa, B, rsb, mlast, acc[0]);
+    if (p1 < k) {
+        for (s = 0; s < KS; ++s)
+            for (r = 0; r < R; ++r)
+                for (v = 0; v < NV; ++v)
+                    V_ST(S + ((s * R + r) * NV + v) * VL, acc[s][r][v]);
+        return;
+    }
     for (s = 1; s < KS; ++s)
         for (r = 0; r < R; ++r)
             for (v = 0; v < NV; ++v)
@@ -237,26 +251,54 @@ FN(fnn_rows_tail)(const int R, ptrdiff_t cols, ptrdiff_t k, const T *restrict A,
 }
 #endif
 
+/* The small-m kernel's traversal.  B is walked in ranges of SM_KB rows and, within a range,
+   one block of columns after another, the blocks' sums kept in S between ranges: so B streams
+   through the caches nearly in address order, a few rows at a time, which the hardware prefetches
+   well.  Walking down one block of columns over all of k instead visits a short run of each row
+   at a stride of a row, and lets the prefetchers fall behind.  The columns go in groups of at
+   most SM_SBW (S's size); a group's width is a multiple of every block's. */
+#define SM_KB 8     /* a multiple of every FNN_KSETS */
+#define SM_SBW 256  /* a multiple of SM_NV1 * VL and SM_NV * VL */
+#define SM_SPB 12   /* the most accumulator sets x rows of a block (FNN_KSETS(3, 1) * 3) */
 static FNN_INLINE void
 FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
                     ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
 {
-    ptrdiff_t j = 0;
+    T S[SM_SPB * SM_SBW] FNN_ALIGN64;
     const VM all = V_MASK(VL);
-    if (R <= 2)
-        for (; j + SM_NV1 * VL <= n; j += SM_NV1 * VL)
-            FN(fnn_rows_blk)(R, SM_NV1, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
-    for (; j + SM_NV * VL <= n; j += SM_NV * VL)
-        FN(fnn_rows_blk)(R, SM_NV, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
-    for (; j + VL <= n; j += VL)
-        FN(fnn_rows_blk)(R, 1, 0, k, A, rsa, csa, B + j, rsb, C + j, ldc, all);
-    if (j < n) /* fewer than VL columns left: one masked vector */
+    ptrdiff_t j0, j, p0;
+    for (j0 = 0; j0 < n; j0 += SM_SBW) {
+        const ptrdiff_t je = n - j0 < SM_SBW ? n : j0 + SM_SBW;
+        for (p0 = 0; p0 < k; p0 += SM_KB) {
+            const ptrdiff_t p1 = k - p0 < SM_KB ? k : p0 + SM_KB;
+            j = j0;
+            if (R <= 2)
+                for (; j + SM_NV1 * VL <= je; j += SM_NV1 * VL)
+                    FN(fnn_rows_blk)(R, SM_NV1, 0, p0, p1, k, A, rsa, csa, B + j, rsb, C + j,
+                                     ldc, all, S + (j - j0) * SM_SPB);
+            for (; j + SM_NV * VL <= je; j += SM_NV * VL)
+                FN(fnn_rows_blk)(R, SM_NV, 0, p0, p1, k, A, rsa, csa, B + j, rsb, C + j, ldc,
+                                 all, S + (j - j0) * SM_SPB);
+            for (; j + VL <= je; j += VL)
+                FN(fnn_rows_blk)(R, 1, 0, p0, p1, k, A, rsa, csa, B + j, rsb, C + j, ldc, all,
+                                 S + (j - j0) * SM_SPB);
+#ifndef UK_BUFFERED_MASK
+            if (j < je) /* fewer than VL columns left: one masked vector */
+                FN(fnn_rows_blk)(R, 1, 1, p0, p1, k, A, rsa, csa, B + j, rsb, C + j, ldc,
+                                 V_MASK((int)(je - j)), S + (j - j0) * SM_SPB);
+#endif
+        }
+    }
 #ifdef UK_BUFFERED_MASK
+    /* the last fewer than VL columns, in scalars over all of k */
+    j = n / VL * VL;
+    if (j < n)
         FN(fnn_rows_tail)(R, n - j, k, A, rsa, csa, B + j, rsb, C + j, ldc);
-#else
-        FN(fnn_rows_blk)(R, 1, 1, k, A, rsa, csa, B + j, rsb, C + j, ldc, V_MASK((int)(n - j)));
 #endif
 }
+#undef SM_KB
+#undef SM_SBW
+#undef SM_SPB
 
 /* m, n, k IN sizes (any m; called for small m)
    A       IN  A[i*rsa + p*csa]
@@ -292,17 +334,21 @@ FN(fnn_narrow_nv)(const int NV, ptrdiff_t m, ptrdiff_t k, const T *A, ptrdiff_t 
     const int RB = NV == 1 ? 8 : NV == 2 ? NW_R2 : 4;
     ptrdiff_t i = 0;
     for (; i + RB <= m; i += RB)
-        FN(fnn_rows_blk)(RB, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(RB, NV, 1, 0, k, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc,
+                         mlast, NULL);
     if (m - i >= 4) {
-        FN(fnn_rows_blk)(4, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(4, NV, 1, 0, k, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc,
+                         mlast, NULL);
         i += 4;
     }
     if (m - i >= 2) {
-        FN(fnn_rows_blk)(2, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(2, NV, 1, 0, k, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc,
+                         mlast, NULL);
         i += 2;
     }
     if (m - i >= 1)
-        FN(fnn_rows_blk)(1, NV, 1, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc, mlast);
+        FN(fnn_rows_blk)(1, NV, 1, 0, k, k, A + i * rsa, rsa, csa, B, rsb, C + i * ldc, ldc,
+                         mlast, NULL);
 }
 
 /* Narrow product (an output layer of a few classes): same contract as fnn_smallm, for
