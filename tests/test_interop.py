@@ -135,14 +135,15 @@ def test_an_exported_network_computes_what_fastnn_computes(dtype, hidden, output
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "strings", "floats"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel", "strings", "floats",
+                                    "one class"])
 def test_an_exported_classifier_gives_labels_and_probabilities(dtype, target):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((90, 5)).astype(dtype)
     y = {"binary": rng.integers(0, 2, 90), "multiclass": rng.integers(0, 4, 90) * 7 - 3,
          "multilabel": rng.integers(0, 2, (90, 3)),
          "strings": rng.choice(["setosa", "versicolor", "virginica"], 90),
-         "floats": rng.choice([-1.0, 2.0, 5.0], 90)}[target]
+         "floats": rng.choice([-1.0, 2.0, 5.0], 90), "one class": np.full(90, 7)}[target]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = MLPClassifier(hidden_layer_sizes=(8,), activation="tanh", max_iter=20,

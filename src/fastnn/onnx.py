@@ -98,10 +98,11 @@ def _classifier_outputs(g, est, net, x, onnx):
     multilabel = est._label_binarizer.y_type_.startswith("multilabel")
     tensor_type = onnx.helper.np_dtype_to_tensor_dtype(net.dtype)
     if multilabel or net.sizes[-1] > 1:
-        p = _layers(g, net, x, "probabilities")
+        p = scores = _layers(g, net, x, "probabilities")
     else:  # one logistic unit: the columns P(classes_[0]), P(classes_[1])
         p1 = _layers(g, net, x)
         p = g.op("Concat", [g.op("Sub", [g.const(1.0), p1]), p1], "probabilities", axis=1)
+        scores = p if len(est.classes_) > 1 else p1  # one class: always classes_[0]
     probabilities = ("probabilities", tensor_type, ["N", max(net.sizes[-1], 2)])
     if multilabel:
         g.op("Cast", [g.op("Greater", [p, g.const(0.5)])], "label",
@@ -118,7 +119,7 @@ def _classifier_outputs(g, est, net, x, onnx):
         raise TypeError(f"classes of dtype {classes.dtype} have no ONNX tensor type; "
                         "integers, floats and strings do")
     # the first largest probability, as predict's argmax (and its 0.5 threshold for 2 classes)
-    index = g.op("ArgMax", [p], axis=1, keepdims=0)
+    index = g.op("ArgMax", [scores], axis=1, keepdims=0)
     g.op("Gather", [g.const(classes, "classes", dtype=classes.dtype), index], "label", axis=0)
     return [("label", label_type, ["N"]), probabilities]
 

@@ -7,7 +7,12 @@ Design
 ``LogisticRegression`` are the lecture notes' first models. Each estimator owns a
 ``fastnn.Network`` (``network_``) and trains it epoch by epoch through ``fastnn.training.Trainer``,
 so the schedules, the stopping rules and early stopping of scikit-learn run around fastnn's
-compiled epoch loop.
+compiled epoch loop. ``from_sklearn`` builds one from a fitted scikit-learn MLP (its weights
+copied into ``network_``), so that a model trained there is served here.
+
+Prediction on an array already in the network's form skips scikit-learn's validation (it costs
+tens of microseconds, more than a small network's forward pass on one row) and goes to the
+network's compiled predictor; everything else is validated as scikit-learn does.
 
 Scale conventions are scikit-learn's: its squared loss is ``mean((y - f)^2) / 2`` over samples
 and outputs while fastnn's ``mse`` sums over outputs without the half, so the regressor trains
