@@ -195,6 +195,10 @@ void fnn_buffer_done(int slot, void *p);
 #ifndef FNN_SMALLM_PAR_MIN_BYTES
 #define FNN_SMALLM_PAR_MIN_BYTES 262144.0
 #endif
+/* ... and, when k is at least this, sum B's rows in two halves, one per thread. */
+#ifndef FNN_SMALLM_HALVES_MIN_K
+#define FNN_SMALLM_HALVES_MIN_K 32
+#endif
 /* Products of at most this many flops (2*m*n*k) go to the unpacked kernels on one thread, B = W^T
    copied to rows on the stack (k * n <= FNN_TINY_FLOPS / 2 elements). */
 #ifndef FNN_TINY_FLOPS

@@ -21,12 +21,14 @@
  * A narrow block of C (at most FNN_DIRECT_A_MAX_SLIVERS B slivers) reads A in place instead
  * of packing it, one A sliver against every B sliver in turn (see direct_a).
  * Small m (<= FNN_SMALLM_MAX, B rows contiguous): no packing at all; the small-m kernel
- * streams B once per group of rows (single-sample inference is a matrix-vector product).
+ * streams B once per group of rows (single-sample inference is a matrix-vector product), a large
+ * B in two halves of its rows, one per thread (smallm_halves).
  * Fewer columns than NR (B rows contiguous: an output layer of a few classes): the narrow
  * kernel, rows of whole (masked) vectors instead of mostly empty tiles.
  * Epilogues run on each final tile: the ISA's fused bias/activation/derivative, or a caller's
  * function (FNN_EP_TILE_FN: the training epoch's optimizer step).
  */
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -240,6 +242,78 @@ static void FN(unpacked)(const KERN *kn, FNN_CAT(fnn_smallmfn_, FNN_SUF) kern, i
 #endif
 }
 
+/* Columns [c0, c1) of C = C + P (P: m x n, rows contiguous), then the epilogue on them. */
+static void FN(add_half)(const KERN *kn, ptrdiff_t m, ptrdiff_t c0, ptrdiff_t c1, T *C,
+                         ptrdiff_t ldc, const T *P, ptrdiff_t n, const EP *epp)
+{
+    ptrdiff_t i, j;
+    for (i = 0; i < m; ++i)
+        for (j = c0; j < c1; ++j)
+            C[i * ldc + j] += P[i * n + j];
+    if (epp && c1 > c0)
+        FN(finish)(kn, epp, C + c0, ldc, 0, c0, m, c1 - c0);
+}
+
+/* C = A.B for a few rows against a large B (rows contiguous): B's rows in two halves, each
+   summed by the small-m kernel on its own (the second into P) and then added, in that order
+   whatever the threads.  Two threads then each stream one contiguous half of B, whole rows in
+   address order, where a split by columns has each stream a part of every row.  With more
+   threads, each half is cut into column ranges of whole vector blocks (unit elements). */
+static void FN(halves_part)(const KERN *kn, int half, ptrdiff_t c0, ptrdiff_t c1, ptrdiff_t m,
+                            ptrdiff_t n, ptrdiff_t k, ptrdiff_t k0, const T *A, ptrdiff_t rsa,
+                            ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc, T *P)
+{
+    if (c1 <= c0)
+        return;
+    if (half)
+        kn->smallm(m, c1 - c0, k - k0, A + k0 * csa, rsa, csa, B + k0 * rsb + c0, rsb, P + c0,
+                   n);
+    else
+        kn->smallm(m, c1 - c0, k0, A, rsa, csa, B + c0, rsb, C + c0, ldc);
+}
+
+static int FN(smallm_halves)(const KERN *kn, int nt, ptrdiff_t unit, ptrdiff_t m, ptrdiff_t n,
+                             ptrdiff_t k, const T *A, ptrdiff_t rsa, ptrdiff_t csa, const T *B,
+                             ptrdiff_t rsb, T *C, ptrdiff_t ldc, const EP *epp)
+{
+    const ptrdiff_t k0 = k / 16 * 8, nchunks = (n + unit - 1) / unit;
+    T *P = (T *)malloc((size_t)m * (size_t)n * sizeof(T));
+    if (!P)
+        return FNN_ENOMEM;
+    if (nt > 2 && nchunks < (ptrdiff_t)nt)
+        nt = 2;
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
+            if (nthr < 2) { /* the runtime gave one thread */
+                FN(halves_part)(kn, 0, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
+                FN(halves_part)(kn, 1, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
+                FN(add_half)(kn, m, 0, n, C, ldc, P, n, epp);
+            } else {
+                /* half tid % 2, column range tid / 2 of that half's threads */
+                const int half = tid % 2, size = (nthr + 1 - half) / 2, r = tid / 2;
+                const ptrdiff_t c0 = nchunks * r / size * unit, a0 = nchunks * tid / nthr * unit;
+                const ptrdiff_t c1 = nchunks * (r + 1) / size * unit;
+                const ptrdiff_t a1 = nchunks * (tid + 1) / nthr * unit;
+                FN(halves_part)(kn, half, c0, c1 < n ? c1 : n, m, n, k, k0, A, rsa, csa, B, rsb,
+                                C, ldc, P);
+#pragma omp barrier
+                FN(add_half)(kn, m, a0, a1 < n ? a1 : n, C, ldc, P, n, epp);
+            }
+        }
+        free(P);
+        return FNN_OK;
+    }
+#endif
+    FN(halves_part)(kn, 0, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
+    FN(halves_part)(kn, 1, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
+    FN(add_half)(kn, m, 0, n, C, ldc, P, n, epp);
+    free(P);
+    return FNN_OK;
+}
+
 #ifdef _OPENMP
 /* Strip t of ntask: whole NR-column slivers when by_cols, else whole MR-row slivers. */
 static void FN(strip)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t MR, ptrdiff_t NR, int by_cols,
@@ -436,6 +510,10 @@ int FN(fnn_gemm)(ptrdiff_t m, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rs
            portable small-m kernel */
         if (epp)
             FN(finish)(kn, epp, C, ldc, 0, 0, m, n);
+    } else if (smallm && m <= FNN_SMALLM_MAX && bbytes >= FNN_SMALLM_PAR_MIN_BYTES
+               && k >= FNN_SMALLM_HALVES_MIN_K) {
+        status = FN(smallm_halves)(kn, nt, 4 * kn->nr, m, n, k, A, rsa, csa, B, rsb, C, ldc,
+                                   epp);
     } else if (smallm) {
         /* column chunks per thread: whole vector blocks */
         FN(unpacked)(kn, kn->smallm, 0, 4 * kn->nr, nt, m, n, k, A, rsa, csa, B, rsb, C, ldc, epp);

@@ -18,7 +18,8 @@ BACKENDS = fastnn.available_backends()
 DTYPES = [np.float32, np.float64]
 # (m, k, n): 1x1, k = 1, primes, and sizes that are not multiples of any tile or cache block
 SHAPES = [(1, 1, 1), (1, 7, 3), (5, 1, 4), (7, 13, 29), (31, 17, 1), (97, 131, 53),
-          (64, 64, 64), (130, 67, 257), (3, 600, 5)]
+          (64, 64, 64), (130, 67, 257), (3, 600, 5),
+          (2, 301, 263)]  # a few rows against over 256 KiB of weights: summed in two halves
 
 # relative tolerance of a compiled result against the float64 reference, per dtype
 RTOL = {np.float32: 2e-5, np.float64: 1e-11}

@@ -69,7 +69,9 @@ static const int SHAPES[][3] = {/* m, k, n */
                                 {1, 1, 1},     {1, 7, 3},     {2, 5, 13},    {3, 1, 17},
                                 {5, 33, 10},   {13, 17, 19},  {8, 12, 64},   {37, 41, 43},
                                 {64, 100, 12}, {97, 131, 67}, {29, 300, 70}, {6, 600, 25},
-                                {131, 37, 260}, {1, 203, 75},  {2, 99, 41}};
+                                {131, 37, 260}, {1, 203, 75},  {2, 99, 41},
+                                /* a few rows against a B of over 256 KiB: its two halves */
+                                {1, 301, 263}, {3, 517, 131}};
 #define N_SHAPES ((int)(sizeof SHAPES / sizeof SHAPES[0]))
 
 static unsigned long long rng_state = 88172645463325252ULL;
