@@ -284,8 +284,8 @@ int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const
         rows = m;
     nblk = (m + rows - 1) / rows;
     nt = fnn_team(n_threads);
-    if (nblk < 2 * (ptrdiff_t)nt) {
-        /* a few blocks: one after the other, each product parallel inside */
+    if (nt <= 1 || nblk < 2 * (ptrdiff_t)nt) {
+        /* one thread, or a few blocks: one after the other, each product parallel inside */
         T *s = widest ? (T *)malloc(2 * (size_t)rows * (size_t)widest * sizeof(T)) : NULL;
         ptrdiff_t i;
         if (widest && !s)
