@@ -260,6 +260,8 @@ FN(fnn_rows_tail)(const int R, ptrdiff_t cols, ptrdiff_t k, const T *restrict A,
 #define SM_KB 8     /* a multiple of every FNN_KSETS */
 #define SM_SBW 256  /* a multiple of SM_NV1 * VL and SM_NV * VL */
 #define SM_SPB 12   /* the most accumulator sets x rows of a block (FNN_KSETS(3, 1) * 3) */
+typedef char FN(fnn_group_fits)[SM_SBW % (SM_NV1 * VL) == 0 && SM_SBW % (SM_NV * VL) == 0
+                                    ? 1 : -1];
 static FNN_INLINE void
 FN(fnn_smallm_rows)(const int R, ptrdiff_t n, ptrdiff_t k, const T *A, ptrdiff_t rsa,
                     ptrdiff_t csa, const T *B, ptrdiff_t rsb, T *C, ptrdiff_t ldc)
