@@ -256,8 +256,6 @@ TARGETS = {
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("target", list(TARGETS))
 def test_the_classifiers_fast_path_gives_the_full_paths_result(dtype, target):
-    from sklearn.preprocessing import LabelBinarizer  # noqa: F401 (the full path's decision)
-
     from fastnn.sklearn import MLPClassifier
 
     est, X = _fitted(MLPClassifier, dtype, TARGETS[target])
