@@ -272,6 +272,16 @@ static void FN(halves_part)(const KERN *kn, int half, ptrdiff_t c0, ptrdiff_t c1
         kn->smallm(m, c1 - c0, k0, A, rsa, csa, B + c0, rsb, C + c0, ldc);
 }
 
+/* All of it on the calling thread: both halves, then their sum and the epilogue. */
+static void FN(halves_serial)(const KERN *kn, ptrdiff_t m, ptrdiff_t n, ptrdiff_t k,
+                              ptrdiff_t k0, const T *A, ptrdiff_t rsa, ptrdiff_t csa, const T *B,
+                              ptrdiff_t rsb, T *C, ptrdiff_t ldc, T *P, const EP *epp)
+{
+    FN(halves_part)(kn, 0, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
+    FN(halves_part)(kn, 1, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
+    FN(add_half)(kn, m, 0, n, C, ldc, P, n, epp);
+}
+
 static int FN(smallm_halves)(const KERN *kn, int nt, ptrdiff_t unit, ptrdiff_t m, ptrdiff_t n,
                              ptrdiff_t k, const T *A, ptrdiff_t rsa, ptrdiff_t csa, const T *B,
                              ptrdiff_t rsb, T *C, ptrdiff_t ldc, const EP *epp)
@@ -288,9 +298,7 @@ static int FN(smallm_halves)(const KERN *kn, int nt, ptrdiff_t unit, ptrdiff_t m
         {
             const int nthr = omp_get_num_threads(), tid = omp_get_thread_num();
             if (nthr < 2) { /* the runtime gave one thread */
-                FN(halves_part)(kn, 0, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
-                FN(halves_part)(kn, 1, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
-                FN(add_half)(kn, m, 0, n, C, ldc, P, n, epp);
+                FN(halves_serial)(kn, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P, epp);
             } else {
                 /* half tid % 2, column range tid / 2 of that half's threads */
                 const int half = tid % 2, size = (nthr + 1 - half) / 2, r = tid / 2;
@@ -307,9 +315,7 @@ static int FN(smallm_halves)(const KERN *kn, int nt, ptrdiff_t unit, ptrdiff_t m
         return FNN_OK;
     }
 #endif
-    FN(halves_part)(kn, 0, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
-    FN(halves_part)(kn, 1, 0, n, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P);
-    FN(add_half)(kn, m, 0, n, C, ldc, P, n, epp);
+    FN(halves_serial)(kn, m, n, k, k0, A, rsa, csa, B, rsb, C, ldc, P, epp);
     free(P);
     return FNN_OK;
 }

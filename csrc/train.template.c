@@ -257,6 +257,15 @@ static int TFN(fnn_predict_rows)(ptrdiff_t L, const ptrdiff_t *sizes, const int 
     return FNN_OK;
 }
 
+/* One block's hidden buffers (two of rows x widest; NULL without hidden layers, or when the
+   allocation fails: *ok says which). */
+static T *TFN(fnn_predict_scratch)(ptrdiff_t rows, ptrdiff_t widest, int *ok)
+{
+    T *s = widest ? (T *)malloc(2 * (size_t)rows * (size_t)widest * sizeof(T)) : NULL;
+    *ok = !widest || s;
+    return s;
+}
+
 int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const T *const *W,
                      const T *const *b, ptrdiff_t m, const T *X, T *out, int n_threads,
                      ptrdiff_t *nonfinite_row)
@@ -286,9 +295,10 @@ int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const
     nt = fnn_team(n_threads);
     if (nt <= 1 || nblk < 2 * (ptrdiff_t)nt) {
         /* one thread, or a few blocks: one after the other, each product parallel inside */
-        T *s = widest ? (T *)malloc(2 * (size_t)rows * (size_t)widest * sizeof(T)) : NULL;
+        int ok;
+        T *s = TFN(fnn_predict_scratch)(rows, widest, &ok);
         ptrdiff_t i;
-        if (widest && !s)
+        if (!ok)
             return FNN_ENOMEM;
         for (i = 0; i < m && status == FNN_OK; i += rows) {
             const ptrdiff_t r = m - i < rows ? m - i : rows;
@@ -310,8 +320,9 @@ int TFN(fnn_predict)(ptrdiff_t L, const ptrdiff_t *sizes, const int *acts, const
         int found = 0;
 #pragma omp parallel num_threads(nt)
         {
-            T *s = widest ? (T *)malloc(2 * (size_t)rows * (size_t)widest * sizeof(T)) : NULL;
-            int st = widest && !s ? FNN_ENOMEM : FNN_OK;
+            int ok;
+            T *s = TFN(fnn_predict_scratch)(rows, widest, &ok);
+            int st = ok ? FNN_OK : FNN_ENOMEM;
             ptrdiff_t blk;
 #pragma omp for schedule(dynamic, 1)
             for (blk = 0; blk < nblk; ++blk) {
